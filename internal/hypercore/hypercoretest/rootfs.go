@@ -1,6 +1,6 @@
 // Package hypercoretest is the conformance suite every hypercore provider
 // runs (sandbox, gvisor, microvm, fake), plus the test workload rootfs it
-// uses. It is imported only by tests.
+// uses. It is imported only by tests and the bench/ harnesses.
 package hypercoretest
 
 import (
@@ -30,11 +30,18 @@ var (
 // repeated runs reuse it; callers must treat it as read-only.
 func WorkloadRootFS(t testing.TB) string {
 	t.Helper()
-	rootfsOnce.Do(func() { rootfsDir, rootfsErr = buildRootFS() })
-	if rootfsErr != nil {
-		t.Fatalf("building workload rootfs: %v", rootfsErr)
+	dir, err := BuildWorkloadRootFS()
+	if err != nil {
+		t.Fatalf("building workload rootfs: %v", err)
 	}
-	return rootfsDir
+	return dir
+}
+
+// BuildWorkloadRootFS is WorkloadRootFS for programs (bench/) that have no
+// testing.TB. It needs the go tool and this source tree.
+func BuildWorkloadRootFS() (string, error) {
+	rootfsOnce.Do(func() { rootfsDir, rootfsErr = buildRootFS() })
+	return rootfsDir, rootfsErr
 }
 
 func buildRootFS() (string, error) {
