@@ -43,7 +43,9 @@ func main() {
 	case "ignore-term":
 		signal.Ignore(syscall.SIGTERM)
 		fmt.Println("ignoring SIGTERM")
-		select {}
+		for { // not select{}: the runtime would call that a deadlock
+			time.Sleep(time.Hour)
+		}
 	case "http":
 		port := arg(args, 0, "8080")
 		fmt.Println("listening on", port)

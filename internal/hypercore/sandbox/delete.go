@@ -1,0 +1,95 @@
+package sandbox
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/opencontainers/runc/libcontainer"
+	"golang.org/x/sys/unix"
+)
+
+// Delete implements hypercore.Provider.
+func (p *Provider) Delete(ctx context.Context, id string) error {
+	m, err := p.loadMeta(id)
+	if err != nil {
+		return err
+	}
+	if err := p.Stop(ctx, id, 0); err != nil {
+		return err
+	}
+	if err := p.teardown(id, m); err != nil {
+		return fmt.Errorf("deleting sandbox %s: %w", id, err)
+	}
+	return nil
+}
+
+// teardown removes everything machine id holds, tolerating parts that were
+// never made; Create uses it to roll back.
+func (p *Provider) teardown(id string, m *meta) error {
+	var errs []error
+	if c, err := libcontainer.Load(p.lcRoot(), id); err == nil {
+		if s, _ := c.Status(); s != libcontainer.Stopped {
+			_ = c.Signal(unix.SIGKILL)
+			waitStopped(c)
+		}
+		if err := c.Destroy(); err != nil {
+			errs = append(errs, err)
+		}
+	} else if !errors.Is(err, libcontainer.ErrNotExist) {
+		errs = append(errs, err)
+	}
+	_ = os.RemoveAll(filepath.Join(p.lcRoot(), id)) // a start that failed half-way
+	// libcontainer's Destroy leaves the per-id dirs on some v1
+	// controllers when it races with the exiting init; sweep them.
+	removeCgroupDirs(filepath.Join(p.opts.CgroupParent, id))
+	if m != nil && m.Net != nil {
+		if err := p.net.unpublish(id, m.Net, m.Spec.Network.Egress, m.Ports); err != nil {
+			errs = append(errs, err)
+		}
+		if err := p.net.detach(id, m.Net); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	dir := p.machineDir(id)
+	if err := unmountRootFS(dir); err != nil {
+		errs = append(errs, err)
+	}
+	if len(errs) == 0 {
+		if err := os.RemoveAll(dir); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if h := p.handle(id); h != nil {
+		h.once.Do(func() { close(h.done) })
+	}
+	p.forget(id)
+	return errors.Join(errs...)
+}
+
+func waitStopped(c *libcontainer.Container) {
+	for i := 0; i < 200; i++ {
+		if s, err := c.Status(); err != nil || s == libcontainer.Stopped {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// removeCgroupDirs removes rel (e.g. /vimana/<id>) under every mounted
+// hierarchy: v1 controllers and the v2 (unified) mount.
+func removeCgroupDirs(rel string) {
+	ents, err := os.ReadDir("/sys/fs/cgroup")
+	if err != nil {
+		return
+	}
+	_ = unix.Rmdir(filepath.Join("/sys/fs/cgroup", rel)) // pure v2
+	for _, e := range ents {
+		if e.IsDir() {
+			_ = unix.Rmdir(filepath.Join("/sys/fs/cgroup", e.Name(), rel))
+		}
+	}
+}

@@ -1,0 +1,286 @@
+package sandbox
+
+import (
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"sync"
+
+	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netns"
+	"github.com/vistara-labs/vimana/internal/hypercore"
+)
+
+// ipamDir holds one file per leased address (created with O_EXCL), shared
+// by every provider on the host so parallel daemons and tests never
+// collide.
+const ipamDir = "/run/vimana/ipam"
+
+// network is the host side: the bridge, address leases, firewall.
+type network struct {
+	bridge string
+	subnet *net.IPNet
+	gw     net.IP
+
+	once    sync.Once
+	initErr error
+}
+
+// netState is what a machine's network holds (persisted in meta.json).
+type netState struct {
+	NetNS    string `json:"netns"`     // bind-mounted namespace file
+	HostVeth string `json:"host_veth"` // host end on the bridge
+	IP       string `json:"ip"`
+}
+
+func newNetwork(bridge, cidr string) (*network, error) {
+	_, subnet, err := net.ParseCIDR(cidr)
+	if err != nil || subnet.IP.To4() == nil {
+		return nil, fmt.Errorf("%w: sandbox subnet %q: want an IPv4 CIDR", hypercore.ErrInvalid, cidr)
+	}
+	if ones, _ := subnet.Mask.Size(); ones > 29 {
+		return nil, fmt.Errorf("%w: sandbox subnet %q is too small", hypercore.ErrInvalid, cidr)
+	}
+	gw := nthIP(subnet, 1)
+	return &network{bridge: bridge, subnet: subnet, gw: gw}, nil
+}
+
+func nthIP(n *net.IPNet, i uint32) net.IP {
+	base := binary.BigEndian.Uint32(n.IP.To4())
+	out := make(net.IP, 4)
+	binary.BigEndian.PutUint32(out, base+i)
+	return out
+}
+
+func (n *network) probe() error {
+	if _, err := os.Stat("/proc/self/ns/net"); err != nil {
+		return fmt.Errorf("no network namespaces: %v", err)
+	}
+	return nil
+}
+
+// ensure creates the bridge and the base firewall chains once per process.
+func (n *network) ensure() error {
+	n.once.Do(func() { n.initErr = n.setupHost() })
+	return n.initErr
+}
+
+func (n *network) setupHost() error {
+	br, err := netlink.LinkByName(n.bridge)
+	if err != nil {
+		la := netlink.NewLinkAttrs()
+		la.Name = n.bridge
+		if err := netlink.LinkAdd(&netlink.Bridge{LinkAttrs: la}); err != nil && !errors.Is(err, os.ErrExist) {
+			return fmt.Errorf("creating bridge %s: %w", n.bridge, err)
+		}
+		if br, err = netlink.LinkByName(n.bridge); err != nil {
+			return err
+		}
+	}
+	ones, _ := n.subnet.Mask.Size()
+	addr := &netlink.Addr{IPNet: &net.IPNet{IP: n.gw, Mask: net.CIDRMask(ones, 32)}}
+	if err := netlink.AddrAdd(br, addr); err != nil && !errors.Is(err, os.ErrExist) {
+		return fmt.Errorf("addressing bridge %s: %w", n.bridge, err)
+	}
+	if err := netlink.LinkSetUp(br); err != nil {
+		return err
+	}
+	// Forwarding for egress and published ports; route_localnet so that
+	// 127.0.0.1:<host_port> can be DNATed onto the bridge (INPUT drops
+	// everything a machine sends to the host, so this opens nothing).
+	for path, v := range map[string]string{
+		"/proc/sys/net/ipv4/ip_forward":                           "1",
+		"/proc/sys/net/ipv4/conf/" + n.bridge + "/route_localnet": "1",
+	} {
+		if err := os.WriteFile(path, []byte(v), 0o644); err != nil {
+			return fmt.Errorf("sysctl %s: %w", path, err)
+		}
+	}
+	if err := os.MkdirAll(filepath.Join(ipamDir, n.bridge), 0o700); err != nil {
+		return err
+	}
+	return n.baseRules()
+}
+
+func vethName(id string) string {
+	h := sha256.Sum256([]byte(id))
+	return "vc" + hex.EncodeToString(h[:6])
+}
+
+// lease reserves a free address for id.
+func (n *network) lease(id string) (net.IP, error) {
+	ones, bits := n.subnet.Mask.Size()
+	size := uint32(1) << (bits - ones)
+	h := sha256.Sum256([]byte(id))
+	start := binary.BigEndian.Uint32(h[:4])
+	for i := uint32(0); i < size; i++ {
+		off := (start + i) % size
+		if off < 2 || off == size-1 { // network, gateway, broadcast
+			continue
+		}
+		ip := nthIP(n.subnet, off)
+		f, err := os.OpenFile(filepath.Join(ipamDir, n.bridge, ip.String()), os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
+		if errors.Is(err, os.ErrExist) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		_, err = f.WriteString(id)
+		f.Close()
+		return ip, err
+	}
+	return nil, fmt.Errorf("%w: no free address in %s", hypercore.ErrResources, n.subnet)
+}
+
+func (n *network) release(ip string) {
+	if ip != "" {
+		_ = os.Remove(filepath.Join(ipamDir, n.bridge, ip))
+	}
+}
+
+// attach makes a named network namespace with eth0 on the bridge. The
+// returned state is valid (for teardown) even when err is not nil.
+func (n *network) attach(id string) (*netState, error) {
+	if err := n.ensure(); err != nil {
+		return &netState{}, err
+	}
+	st := &netState{}
+	ip, err := n.lease(id)
+	if err != nil {
+		return st, err
+	}
+	st.IP = ip.String()
+	nsName := "vimana-" + id
+	if err := newNamedNetNS(nsName); err != nil {
+		return st, fmt.Errorf("creating netns: %w", err)
+	}
+	st.NetNS = filepath.Join("/run/netns", nsName)
+	host := vethName(id)
+	peer := "vp" + host[2:]
+	la := netlink.NewLinkAttrs()
+	la.Name = host
+	la.MTU = 1500
+	if err := netlink.LinkAdd(&netlink.Veth{LinkAttrs: la, PeerName: peer}); err != nil {
+		return st, fmt.Errorf("creating veth: %w", err)
+	}
+	st.HostVeth = host
+	hl, err := netlink.LinkByName(host)
+	if err != nil {
+		return st, err
+	}
+	br, err := netlink.LinkByName(n.bridge)
+	if err != nil {
+		return st, err
+	}
+	if err := netlink.LinkSetMaster(hl, br); err != nil {
+		return st, err
+	}
+	// Isolated bridge ports cannot talk to each other, only to the
+	// bridge (host): spacecores never see each other at layer 2.
+	if err := netlink.LinkSetIsolated(hl, true); err != nil {
+		return st, fmt.Errorf("isolating bridge port: %w", err)
+	}
+	if err := netlink.LinkSetUp(hl); err != nil {
+		return st, err
+	}
+	pl, err := netlink.LinkByName(peer)
+	if err != nil {
+		return st, err
+	}
+	nsh, err := netns.GetFromPath(st.NetNS)
+	if err != nil {
+		return st, err
+	}
+	defer nsh.Close()
+	if err := netlink.LinkSetNsFd(pl, int(nsh)); err != nil {
+		return st, err
+	}
+	h, err := netlink.NewHandleAt(nsh)
+	if err != nil {
+		return st, err
+	}
+	defer h.Close()
+	return st, n.configureInside(h, peer, ip)
+}
+
+func (n *network) configureInside(h *netlink.Handle, peer string, ip net.IP) error {
+	l, err := h.LinkByName(peer)
+	if err != nil {
+		return err
+	}
+	if err := h.LinkSetName(l, "eth0"); err != nil {
+		return err
+	}
+	ones, _ := n.subnet.Mask.Size()
+	if err := h.AddrAdd(l, &netlink.Addr{IPNet: &net.IPNet{IP: ip, Mask: net.CIDRMask(ones, 32)}}); err != nil {
+		return err
+	}
+	if err := h.LinkSetUp(l); err != nil {
+		return err
+	}
+	if lo, err := h.LinkByName("lo"); err == nil {
+		if err := h.LinkSetUp(lo); err != nil {
+			return err
+		}
+	}
+	return h.RouteAdd(&netlink.Route{LinkIndex: l.Attrs().Index, Gw: n.gw})
+}
+
+// newNamedNetNS creates /run/netns/<name> without disturbing the calling
+// goroutine's namespace (the thread is locked while it switches and is
+// restored before unlock; a thread that cannot be restored stays locked so
+// Go retires it).
+func newNamedNetNS(name string) error {
+	runtime.LockOSThread()
+	orig, err := netns.Get()
+	if err != nil {
+		runtime.UnlockOSThread()
+		return err
+	}
+	defer orig.Close()
+	ns, err := netns.NewNamed(name)
+	if err != nil {
+		if serr := netns.Set(orig); serr == nil {
+			runtime.UnlockOSThread()
+		}
+		return err
+	}
+	ns.Close()
+	if err := netns.Set(orig); err != nil {
+		return err
+	}
+	runtime.UnlockOSThread()
+	return nil
+}
+
+// detach removes the veth (the peer goes with it), the namespace and the
+// address lease.
+func (n *network) detach(id string, st *netState) error {
+	var errs []error
+	if st.HostVeth != "" {
+		if l, err := netlink.LinkByName(st.HostVeth); err == nil {
+			if err := netlink.LinkDel(l); err != nil {
+				errs = append(errs, err)
+			}
+		}
+	}
+	if st.NetNS != "" {
+		if err := netns.DeleteNamed(filepath.Base(st.NetNS)); err != nil && !errors.Is(err, os.ErrNotExist) {
+			errs = append(errs, err)
+		}
+	} else {
+		_ = netns.DeleteNamed("vimana-" + id)
+	}
+	n.release(st.IP)
+	return errors.Join(errs...)
+}
+
+func itoa(i int) string { return strconv.Itoa(i) }

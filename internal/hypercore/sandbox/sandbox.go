@@ -1,0 +1,192 @@
+// Package sandbox is the hypercore provider that runs spacecores in Linux
+// containers built with runc's libcontainer, embedded in the vimana binary
+// (the container init is vimana re-executed: see Reexec). Each machine gets
+// new pid, mount, uts, ipc and net namespaces, pivot_root into an overlay of
+// the shared read-only image rootfs with a writable layer on a tmpfs bounded
+// by the disk limit, cgroups (cpu quota, memory, pids) on v1 or v2, the
+// default seccomp profile, no new privileges, Docker's capability set and
+// masked /proc paths (all from internal/hypercore/ocispec). Networking is a
+// veth per machine on the vimana bridge, isolated ports, NAT egress when
+// allowed and DNAT port publishing (net.go, firewall.go).
+//
+// Only internal/node's builtins and tests import this package.
+package sandbox
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/opencontainers/cgroups"
+	_ "github.com/opencontainers/cgroups/devices" // device rules in cgroups
+	"github.com/opencontainers/runc/libcontainer"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	_ "github.com/opencontainers/runc/libcontainer/nsenter" // setns for exec (cgo)
+	"github.com/vistara-labs/vimana/internal/hypercore"
+)
+
+// Options configure the provider.
+type Options struct {
+	// Bridge is the bridge all machines attach to; default "vimana0".
+	Bridge string
+	// Subnet of the bridge in CIDR; default "10.88.0.0/16". The bridge
+	// takes the first address.
+	Subnet string
+	// CgroupParent is the cgroup under which machines are created;
+	// default "/vimana".
+	CgroupParent string
+	// DefaultPids applies when a spec sets none; default 1024.
+	DefaultPids int64
+	// NoSeccomp turns the seccomp profile off (benchmarks only).
+	NoSeccomp bool
+}
+
+func (o *Options) fill() {
+	if o.Bridge == "" {
+		o.Bridge = "vimana0"
+	}
+	if o.Subnet == "" {
+		o.Subnet = "10.88.0.0/16"
+	}
+	if o.CgroupParent == "" {
+		o.CgroupParent = "/vimana"
+	}
+	if o.DefaultPids == 0 {
+		o.DefaultPids = 1024
+	}
+}
+
+// Provider is the libcontainer sandbox provider.
+type Provider struct {
+	dir  string
+	opts Options
+	net  *network
+
+	mu       sync.Mutex
+	machines map[string]*machine // live handles, loaded lazily
+}
+
+var _ hypercore.Provider = (*Provider)(nil)
+
+// New returns a provider keeping its state under dir.
+func New(dir string, opts Options) (*Provider, error) {
+	opts.fill()
+	for _, d := range []string{dir, filepath.Join(dir, "lc"), filepath.Join(dir, "machines")} {
+		if err := os.MkdirAll(d, 0o700); err != nil {
+			return nil, fmt.Errorf("sandbox state dir: %w", err)
+		}
+	}
+	n, err := newNetwork(opts.Bridge, opts.Subnet)
+	if err != nil {
+		return nil, err
+	}
+	return &Provider{dir: dir, opts: opts, net: n, machines: map[string]*machine{}}, nil
+}
+
+// Factory adapts New to hypercore.Factory with default options.
+func Factory(dir string) (hypercore.Provider, error) { return New(dir, Options{}) }
+
+// Reexec runs the container init when this process was started as one by
+// libcontainer ("<argv0> init"), and never returns in that case.
+func Reexec() bool {
+	if len(os.Args) > 1 && os.Args[1] == "init" && os.Getenv("_LIBCONTAINER_INITPIPE") != "" {
+		libcontainer.Init()
+		return true // not reached
+	}
+	return false
+}
+
+// Name implements hypercore.Provider.
+func (p *Provider) Name() string { return string(hypercore.IsolationSandbox) }
+
+// Probe implements hypercore.Provider.
+func (p *Provider) Probe(ctx context.Context) error {
+	if os.Geteuid() != 0 {
+		return fmt.Errorf("%w: the sandbox needs root (cgroups, namespaces, iptables)", hypercore.ErrUnavailable)
+	}
+	if _, err := os.Stat("/sys/fs/cgroup"); err != nil {
+		return fmt.Errorf("%w: no cgroup filesystem: %v", hypercore.ErrUnavailable, err)
+	}
+	if err := p.net.probe(); err != nil {
+		return fmt.Errorf("%w: %v", hypercore.ErrUnavailable, err)
+	}
+	return nil
+}
+
+// Capabilities implements hypercore.Provider.
+func (p *Provider) Capabilities() hypercore.Capabilities {
+	return hypercore.Capabilities{
+		Isolation: hypercore.IsolationSandbox, Network: true, PortPublish: true, Exec: true,
+		CPULimit: true, MemoryLimit: true, PidsLimit: true, DiskLimit: true, Seccomp: !p.opts.NoSeccomp,
+		SurvivesCrash: true,
+	}
+}
+
+// meta is what the provider persists per machine (meta.json), enough to
+// manage the machine from a new Provider value after a restart.
+type meta struct {
+	ID        string                `json:"id"`
+	Spec      hypercore.MachineSpec `json:"spec"`
+	CreatedAt time.Time             `json:"created_at"`
+	StartedAt time.Time             `json:"started_at,omitzero"`
+	Net       *netState             `json:"net,omitempty"`
+	Ports     []hypercore.Port      `json:"ports,omitempty"`
+	Exit      *hypercore.ExitStatus `json:"exit,omitempty"`
+	OCI       *specs.Spec           `json:"oci"` // the runtime spec Start hands to libcontainer
+}
+
+func (p *Provider) machineDir(id string) string { return filepath.Join(p.dir, "machines", id) }
+func (p *Provider) lcRoot() string              { return filepath.Join(p.dir, "lc") }
+
+func (p *Provider) saveMeta(m *meta) error {
+	b, err := json.MarshalIndent(m, "", "  ")
+	if err != nil {
+		return err
+	}
+	path := filepath.Join(p.machineDir(m.ID), "meta.json")
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, b, 0o600); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
+}
+
+func (p *Provider) loadMeta(id string) (*meta, error) {
+	b, err := os.ReadFile(filepath.Join(p.machineDir(id), "meta.json"))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("machine %s: %w", id, hypercore.ErrNotFound)
+	}
+	if err != nil {
+		return nil, err
+	}
+	var m meta
+	if err := json.Unmarshal(b, &m); err != nil {
+		return nil, fmt.Errorf("machine %s: corrupt meta.json: %w", id, err)
+	}
+	return &m, nil
+}
+
+// List implements hypercore.Provider.
+func (p *Provider) List(ctx context.Context) ([]string, error) {
+	ents, err := os.ReadDir(filepath.Join(p.dir, "machines"))
+	if err != nil {
+		return nil, err
+	}
+	var ids []string
+	for _, e := range ents {
+		if _, err := os.Stat(filepath.Join(p.machineDir(e.Name()), "meta.json")); err == nil {
+			ids = append(ids, e.Name())
+		}
+	}
+	sort.Strings(ids)
+	return ids, nil
+}
+
+// cgroupsAvailable reports the hierarchy mode for docs and stats.
+func cgroupsV2() bool { return cgroups.IsCgroup2UnifiedMode() }

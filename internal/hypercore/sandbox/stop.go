@@ -1,0 +1,144 @@
+package sandbox
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/opencontainers/runc/libcontainer"
+	"github.com/vistara-labs/vimana/internal/hypercore"
+	"golang.org/x/sys/unix"
+)
+
+// State implements hypercore.Provider.
+func (p *Provider) State(ctx context.Context, id string) (hypercore.Status, error) {
+	m, err := p.loadMeta(id)
+	if err != nil {
+		return hypercore.Status{}, err
+	}
+	st := hypercore.Status{ID: id, CreatedAt: m.CreatedAt, StartedAt: m.StartedAt, Ports: m.Ports, Labels: m.Spec.Labels, Exit: m.Exit}
+	if m.Net != nil {
+		st.IP = m.Net.IP
+	}
+	switch {
+	case m.StartedAt.IsZero():
+		st.State = hypercore.StateCreated
+	case m.Exit != nil:
+		st.State = hypercore.StateStopped
+	default:
+		c, err := p.load(id)
+		if err != nil {
+			return st, err
+		}
+		s, err := c.Status()
+		if err != nil {
+			return st, err
+		}
+		switch s {
+		case libcontainer.Running, libcontainer.Created:
+			st.State = hypercore.StateRunning
+			if cs, err := c.State(); err == nil {
+				st.Pid = cs.InitProcessPid
+			}
+		case libcontainer.Paused:
+			st.State = hypercore.StatePaused
+		default:
+			// The init is gone but no exit was recorded yet: either our
+			// waiter is about to, or the machine was adopted and died.
+			ex, err := p.Wait(ctx, id)
+			if err != nil {
+				return st, err
+			}
+			st.State, st.Exit = hypercore.StateStopped, &ex
+		}
+	}
+	return st, nil
+}
+
+// Wait implements hypercore.Provider. For a machine this provider value
+// started it waits on the process; for an adopted one (started before a
+// restart) it polls, and records exit code 255 when the workload died
+// while nobody was its parent (the code is unknowable then).
+func (p *Provider) Wait(ctx context.Context, id string) (hypercore.ExitStatus, error) {
+	p.mu.Lock()
+	h := p.machines[id]
+	p.mu.Unlock()
+	if h != nil {
+		select {
+		case <-h.done:
+		case <-ctx.Done():
+			return hypercore.ExitStatus{}, ctx.Err()
+		}
+	}
+	tick := time.NewTicker(25 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		m, err := p.loadMeta(id)
+		if err != nil {
+			return hypercore.ExitStatus{}, err
+		}
+		if m.Exit != nil {
+			return *m.Exit, nil
+		}
+		if !m.StartedAt.IsZero() && h == nil && !p.owned(id) {
+			c, err := p.load(id)
+			if err != nil {
+				return hypercore.ExitStatus{}, err
+			}
+			if s, err := c.Status(); err == nil && s == libcontainer.Stopped {
+				ex := hypercore.ExitStatus{Code: 255, At: time.Now().UTC(), OOMKilled: oomKilled(c)}
+				p.recordExit(id, ex)
+				continue
+			}
+		}
+		select {
+		case <-tick.C:
+		case <-ctx.Done():
+			return hypercore.ExitStatus{}, ctx.Err()
+		}
+	}
+}
+
+// owned reports whether this provider value started id (and so will
+// record its exit itself).
+func (p *Provider) owned(id string) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	_, ok := p.machines[id]
+	return ok
+}
+
+// Stop implements hypercore.Provider: SIGTERM, up to grace, then SIGKILL.
+func (p *Provider) Stop(ctx context.Context, id string, grace time.Duration) error {
+	st, err := p.State(ctx, id)
+	if err != nil {
+		return err
+	}
+	if st.State != hypercore.StateRunning && st.State != hypercore.StatePaused {
+		return nil
+	}
+	c, err := p.load(id)
+	if err != nil {
+		return err
+	}
+	if st.State == hypercore.StatePaused {
+		_ = c.Resume()
+	}
+	if err := c.Signal(unix.SIGTERM); err != nil && !errors.Is(err, libcontainer.ErrNotRunning) {
+		return fmt.Errorf("stopping sandbox %s: %w", id, err)
+	}
+	gctx, cancel := context.WithTimeout(ctx, grace)
+	_, err = p.Wait(gctx, id)
+	cancel()
+	if err == nil {
+		return nil
+	}
+	if err := c.Signal(unix.SIGKILL); err != nil && !errors.Is(err, libcontainer.ErrNotRunning) {
+		return fmt.Errorf("killing sandbox %s: %w", id, err)
+	}
+	if _, err := p.Wait(ctx, id); err != nil {
+		return fmt.Errorf("stopping sandbox %s: %w", id, err)
+	}
+	return nil
+}
