@@ -33,8 +33,8 @@ type MachineSpec struct {
 // Process is the workload's command line and environment.
 type Process struct {
 	Args []string `json:"args"`
-	Env  []string `json:"env,omitempty"` // KEY=VALUE
-	Cwd  string   `json:"cwd,omitempty"` // default "/"
+	Env  []string `json:"env,omitempty"`  // KEY=VALUE
+	Cwd  string   `json:"cwd,omitempty"`  // default "/"
 	User string   `json:"user,omitempty"` // "uid[:gid]"; default 0:0
 }
 

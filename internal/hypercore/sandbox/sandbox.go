@@ -26,8 +26,8 @@ import (
 	"github.com/opencontainers/cgroups"
 	_ "github.com/opencontainers/cgroups/devices" // device rules in cgroups
 	"github.com/opencontainers/runc/libcontainer"
-	specs "github.com/opencontainers/runtime-spec/specs-go"
 	_ "github.com/opencontainers/runc/libcontainer/nsenter" // setns for exec (cgo)
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"github.com/vistara-labs/vimana/internal/hypercore"
 )
 
