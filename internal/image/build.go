@@ -26,12 +26,12 @@ import (
 
 // BuildOptions describe a single-layer image around one binary.
 type BuildOptions struct {
-	Binary     string            // host path of a static binary
-	Path       string            // where it goes in the image; default "/<basename>"
-	Entrypoint []string          // default [Path]
+	Binary     string   // host path of a static binary
+	Path       string   // where it goes in the image; default "/<basename>"
+	Entrypoint []string // default [Path]
 	Cmd        []string
 	Env        []string
-	Ports      []string // "8080" or "8080/tcp"
+	Ports      []string          // "8080" or "8080/tcp"
 	Files      map[string][]byte // extra files (path in image -> content)
 }
 
