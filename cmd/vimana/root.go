@@ -50,5 +50,8 @@ this machine's hardware, and is the client for tenants.`,
 func subcommands() []func() *cobra.Command {
 	return []func() *cobra.Command{
 		newVersionCmd,
+		newRunCmd,
+		newHacCmd,
+		newImageCmd,
 	}
 }
