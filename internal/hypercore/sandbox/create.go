@@ -43,14 +43,12 @@ func (p *Provider) Create(ctx context.Context, id string, spec hypercore.Machine
 	if err != nil {
 		return fmt.Errorf("creating sandbox %s: %w", id, err)
 	}
-	netnsPath := ""
 	if needsNetwork(spec) {
-		ns, err := p.net.attach(id)
+		ns, err := p.net.reserve(id)
 		m.Net = ns
 		if err != nil {
 			return fmt.Errorf("creating sandbox %s: network: %w", id, err)
 		}
-		netnsPath = ns.NetNS
 		ports, err := p.net.publish(id, ns, spec.Network)
 		m.Ports = ports
 		if err != nil {
@@ -60,7 +58,6 @@ func (p *Provider) Create(ctx context.Context, id string, spec hypercore.Machine
 	oci, err := ocispec.Build(spec, ocispec.Options{
 		RootFS:      merged,
 		CgroupsPath: filepath.Join(p.opts.CgroupParent, id),
-		NetNSPath:   netnsPath,
 		NoSeccomp:   p.opts.NoSeccomp,
 		DefaultPids: p.opts.DefaultPids,
 	})
@@ -80,7 +77,7 @@ func (p *Provider) Create(ctx context.Context, id string, spec hypercore.Machine
 }
 
 // needsNetwork: a machine that publishes nothing and may not egress needs
-// no veth at all; it gets a fresh network namespace with loopback only.
+// no veth at all; its fresh network namespace has loopback only.
 func needsNetwork(s hypercore.MachineSpec) bool {
 	return s.Network.Egress || len(s.Network.Ports) > 0
 }

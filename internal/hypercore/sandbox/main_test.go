@@ -65,9 +65,6 @@ func checkClean(t *testing.T, p *Provider, id string) {
 	if _, err := os.Stat("/sys/class/net/" + vethName(id)); err == nil {
 		t.Errorf("veth of %s left behind", id)
 	}
-	if _, err := os.Stat("/run/netns/vimana-" + id); err == nil {
-		t.Errorf("netns of %s left behind", id)
-	}
 	for _, table := range []string{"filter", "nat"} {
 		out, err := exec.Command("iptables-save", "-t", table).Output()
 		if err == nil && strings.Contains(string(out), "vimana:"+id) {

@@ -9,7 +9,6 @@ import (
 	"net"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"sync"
 
@@ -35,7 +34,6 @@ type network struct {
 
 // netState is what a machine's network holds (persisted in meta.json).
 type netState struct {
-	NetNS    string `json:"netns"`     // bind-mounted namespace file
 	HostVeth string `json:"host_veth"` // host end on the bridge
 	IP       string `json:"ip"`
 }
@@ -146,69 +144,69 @@ func (n *network) release(ip string) {
 	}
 }
 
-// attach makes a named network namespace with eth0 on the bridge. The
-// returned state is valid (for teardown) even when err is not nil.
-func (n *network) attach(id string) (*netState, error) {
+// reserve leases an address for id (the namespace does not exist yet:
+// libcontainer creates it at Start, and plumb wires it up).
+func (n *network) reserve(id string) (*netState, error) {
 	if err := n.ensure(); err != nil {
 		return &netState{}, err
 	}
-	st := &netState{}
 	ip, err := n.lease(id)
 	if err != nil {
-		return st, err
+		return &netState{}, err
 	}
-	st.IP = ip.String()
-	nsName := "vimana-" + id
-	if err := newNamedNetNS(nsName); err != nil {
-		return st, fmt.Errorf("creating netns: %w", err)
-	}
-	st.NetNS = filepath.Join("/run/netns", nsName)
-	host := vethName(id)
+	return &netState{IP: ip.String(), HostVeth: vethName(id)}, nil
+}
+
+// plumb puts eth0 into the network namespace of pid (the container's
+// init, created but not yet running the workload) and connects the host
+// end to the bridge. The namespace dies with the container, taking the
+// peer (and so the pair) with it.
+func (n *network) plumb(st *netState, pid int) error {
+	host := st.HostVeth
 	peer := "vp" + host[2:]
 	la := netlink.NewLinkAttrs()
 	la.Name = host
 	la.MTU = 1500
 	if err := netlink.LinkAdd(&netlink.Veth{LinkAttrs: la, PeerName: peer}); err != nil {
-		return st, fmt.Errorf("creating veth: %w", err)
+		return fmt.Errorf("creating veth: %w", err)
 	}
-	st.HostVeth = host
 	hl, err := netlink.LinkByName(host)
 	if err != nil {
-		return st, err
+		return err
 	}
 	br, err := netlink.LinkByName(n.bridge)
 	if err != nil {
-		return st, err
+		return err
 	}
 	if err := netlink.LinkSetMaster(hl, br); err != nil {
-		return st, err
+		return err
 	}
 	// Isolated bridge ports cannot talk to each other, only to the
 	// bridge (host): spacecores never see each other at layer 2.
 	if err := netlink.LinkSetIsolated(hl, true); err != nil {
-		return st, fmt.Errorf("isolating bridge port: %w", err)
+		return fmt.Errorf("isolating bridge port: %w", err)
 	}
 	if err := netlink.LinkSetUp(hl); err != nil {
-		return st, err
+		return err
 	}
 	pl, err := netlink.LinkByName(peer)
 	if err != nil {
-		return st, err
+		return err
 	}
-	nsh, err := netns.GetFromPath(st.NetNS)
+	nsh, err := netns.GetFromPid(pid)
 	if err != nil {
-		return st, err
+		return err
 	}
 	defer nsh.Close()
 	if err := netlink.LinkSetNsFd(pl, int(nsh)); err != nil {
-		return st, err
+		return err
 	}
 	h, err := netlink.NewHandleAt(nsh)
 	if err != nil {
-		return st, err
+		return err
 	}
 	defer h.Close()
-	return st, n.configureInside(h, peer, ip)
+	return n.configureInside(h, peer, net.ParseIP(st.IP))
 }
 
 func (n *network) configureInside(h *netlink.Handle, peer string, ip net.IP) error {
@@ -234,35 +232,8 @@ func (n *network) configureInside(h *netlink.Handle, peer string, ip net.IP) err
 	return h.RouteAdd(&netlink.Route{LinkIndex: l.Attrs().Index, Gw: n.gw})
 }
 
-// newNamedNetNS creates /run/netns/<name> without disturbing the calling
-// goroutine's namespace (the thread is locked while it switches and is
-// restored before unlock; a thread that cannot be restored stays locked so
-// Go retires it).
-func newNamedNetNS(name string) error {
-	runtime.LockOSThread()
-	orig, err := netns.Get()
-	if err != nil {
-		runtime.UnlockOSThread()
-		return err
-	}
-	defer orig.Close()
-	ns, err := netns.NewNamed(name)
-	if err != nil {
-		if serr := netns.Set(orig); serr == nil {
-			runtime.UnlockOSThread()
-		}
-		return err
-	}
-	ns.Close()
-	if err := netns.Set(orig); err != nil {
-		return err
-	}
-	runtime.UnlockOSThread()
-	return nil
-}
-
-// detach removes the veth (the peer goes with it), the namespace and the
-// address lease.
+// detach removes the veth (if the namespace has not taken it already) and
+// the address lease.
 func (n *network) detach(id string, st *netState) error {
 	var errs []error
 	if st.HostVeth != "" {
@@ -271,13 +242,6 @@ func (n *network) detach(id string, st *netState) error {
 				errs = append(errs, err)
 			}
 		}
-	}
-	if st.NetNS != "" {
-		if err := netns.DeleteNamed(filepath.Base(st.NetNS)); err != nil && !errors.Is(err, os.ErrNotExist) {
-			errs = append(errs, err)
-		}
-	} else {
-		_ = netns.DeleteNamed("vimana-" + id)
 	}
 	n.release(st.IP)
 	return errors.Join(errs...)

@@ -90,7 +90,27 @@ func (p *Provider) Start(ctx context.Context, id string) error {
 		Stderr: logf,
 		Init:   true,
 	}
-	if err := c.Run(proc); err != nil {
+	// Start creates the namespaces and parks the init before exec, so the
+	// network is in place before the workload's first instruction.
+	if err := c.Start(proc); err != nil {
+		_ = c.Destroy()
+		return fmt.Errorf("starting sandbox %s: %w", id, err)
+	}
+	if m.Net != nil {
+		pid, perr := proc.Pid()
+		if perr == nil {
+			perr = p.net.plumb(m.Net, pid)
+		}
+		if perr != nil {
+			_ = c.Signal(syscall.SIGKILL)
+			_, _ = proc.Wait()
+			_ = c.Destroy()
+			return fmt.Errorf("starting sandbox %s: network: %w", id, perr)
+		}
+	}
+	if err := c.Exec(); err != nil {
+		_ = c.Signal(syscall.SIGKILL)
+		_, _ = proc.Wait()
 		_ = c.Destroy()
 		return fmt.Errorf("starting sandbox %s: %w", id, err)
 	}
