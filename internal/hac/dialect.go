@@ -112,9 +112,9 @@ func (d *dialect) vimana(doc, sc map[string]any) {
 	}
 	if res := table(doc, "resources"); res != nil {
 		hw := ensure(doc, "hardware")
-		for old, canon := range map[string]string{"cpu": "cores", "memory": "memory", "disk": "disk"} {
-			if v, ok := res[old]; ok {
-				d.move(res, "resources", old, hw, "hardware", canon, v)
+		for _, kv := range [][2]string{{"cpu", "cores"}, {"memory", "memory"}, {"disk", "disk"}} {
+			if v, ok := res[kv[0]]; ok {
+				d.move(res, "resources", kv[0], hw, "hardware", kv[1], v)
 			}
 		}
 		for k := range res {

@@ -19,7 +19,7 @@ func (s *Spec) MachineSpec() hypercore.MachineSpec {
 		},
 		Network:   hypercore.Network{Egress: s.Network.Egress},
 		Isolation: hypercore.Isolation(s.Hardware.Isolation),
-		Labels:    map[string]string{"vimana.spacecore": s.Spacecore.Name},
+		Labels:    map[string]string{"vimana.name": s.Spacecore.Name},
 	}
 	for _, p := range s.Network.Ports {
 		ms.Network.Ports = append(ms.Network.Ports, hypercore.Port{Port: p.Port, HostPort: p.HostPort, Protocol: p.Protocol})

@@ -48,6 +48,10 @@ func Parse(filename string, data []byte) (*Spec, []Warning, error) {
 	d.rewrite(doc)
 	c := &checker{file: filename, idx: idx, errs: d.errs}
 	c.table("", doc, canonical)
+	sort.SliceStable(d.warns, func(i, j int) bool {
+		wi, wj := d.warns[i], d.warns[j]
+		return wi.Line < wj.Line || wi.Line == wj.Line && wi.Col < wj.Col
+	})
 	b := &builder{checker: c, doc: doc}
 	spec := b.build(filename)
 	if len(c.errs) > 0 {
