@@ -89,7 +89,7 @@ func run(iso string, n int, runcPath string, dens, par int, asJSON bool) error {
 		}
 		var rb *runcBench
 		if rc {
-			if rb, err = newRuncBench(runcPath, dir, rootfs); err != nil {
+			if rb, err = newRuncBench(runcPath, dir, rootfs, spec); err != nil {
 				return err
 			}
 		}

@@ -6,9 +6,14 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"github.com/vistara-labs/vimana/internal/hypercore"
+	"github.com/vistara-labs/vimana/internal/hypercore/ocispec"
 )
 
 // runcBench runs Debian's runc on an OCI bundle equivalent to what the
@@ -20,37 +25,27 @@ type runcBench struct {
 	root   string
 }
 
-func newRuncBench(bin, dir, rootfs string) (*runcBench, error) {
+func newRuncBench(bin, dir, rootfs string, spec hypercore.MachineSpec) (*runcBench, error) {
 	bundle := filepath.Join(dir, "runc-bundle")
 	if err := os.MkdirAll(bundle, 0o755); err != nil {
 		return nil, err
 	}
-	cmd := exec.Command(bin, "spec")
-	cmd.Dir = bundle
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return nil, fmt.Errorf("runc spec: %v: %s", err, out)
-	}
 	path := filepath.Join(bundle, "config.json")
-	raw, err := os.ReadFile(path)
+	// The very spec our sandbox hands libcontainer (namespaces, caps,
+	// masked paths, cgroup limits, seccomp), on the plain read-only rootfs:
+	// runc gets no overlay or tmpfs to mount, which favours runc.
+	s, err := ocispec.Build(spec, ocispec.Options{RootFS: rootfs, CgroupsPath: "/vimana-bench-runc/c", DefaultPids: 1024})
 	if err != nil {
 		return nil, err
 	}
-	var s specs.Spec
-	if err := json.Unmarshal(raw, &s); err != nil {
-		return nil, err
+	s.Root.Readonly = true
+	// Debian's runc 1.1 sets rlimits from inside the init, where it may
+	// not raise them past this process's hard limit.
+	var rl unix.Rlimit
+	if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &rl); err == nil {
+		s.Process.Rlimits = []specs.POSIXRlimit{{Type: "RLIMIT_NOFILE", Hard: rl.Max, Soft: rl.Max}}
 	}
-	s.Root = &specs.Root{Path: rootfs, Readonly: true}
-	s.Process.Terminal = false
-	s.Process.Args = []string{"/bin/tw", "sleep"}
-	s.Process.Env = []string{"PATH=/bin"}
-	quota, period, mem, pids := int64(10000), uint64(100000), int64(32<<20), int64(32)
-	s.Linux.Resources = &specs.LinuxResources{
-		CPU:    &specs.LinuxCPU{Quota: &quota, Period: &period},
-		Memory: &specs.LinuxMemory{Limit: &mem, Swap: &mem},
-		Pids:   &specs.LinuxPids{Limit: &pids},
-	}
-	s.Linux.Seccomp = seccompForRunc()
-	out, err := json.MarshalIndent(&s, "", "  ")
+	out, err := json.MarshalIndent(s, "", "  ")
 	if err != nil {
 		return nil, err
 	}
@@ -70,7 +65,15 @@ func (r *runcBench) startOnce(i int) (time.Duration, error) {
 	}
 	defer devnull.Close()
 	cmd := exec.Command(r.bin, "--root", r.root, "run", "-d", "--bundle", r.bundle, id)
-	cmd.Stdin, cmd.Stdout, cmd.Stderr = devnull, devnull, devnull
+	// A file, not a pipe: the detached container inherits runc's stderr
+	// and would hold a pipe open forever.
+	errFile, err := os.CreateTemp("", "runc-bench-stderr-")
+	if err != nil {
+		return 0, err
+	}
+	defer os.Remove(errFile.Name())
+	defer errFile.Close()
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = devnull, devnull, errFile
 	t0 := time.Now()
 	err = cmd.Run()
 	d := time.Since(t0)
@@ -79,7 +82,8 @@ func (r *runcBench) startOnce(i int) (time.Duration, error) {
 		return 0, fmt.Errorf("runc delete: %v: %s", derr, out)
 	}
 	if err != nil {
-		return 0, fmt.Errorf("runc run: %w", err)
+		msg, _ := os.ReadFile(errFile.Name())
+		return 0, fmt.Errorf("runc run: %w: %s", err, strings.TrimSpace(string(msg)))
 	}
 	return d, nil
 }

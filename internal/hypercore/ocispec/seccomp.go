@@ -1,6 +1,7 @@
 package ocispec
 
 import (
+	"runtime"
 	"sync"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -68,6 +69,18 @@ var allowed = []string{
 	"ptrace", "personality", "socket", "pidfd_getfd", "process_vm_readv", "process_vm_writev",
 }
 
+// nativeArches lists the host's ABIs only: every extra architecture makes
+// libseccomp compile (and the kernel run) another copy of the filter.
+func nativeArches() []specs.Arch {
+	switch runtime.GOARCH {
+	case "amd64":
+		return []specs.Arch{specs.ArchX86_64}
+	case "arm64":
+		return []specs.Arch{specs.ArchAARCH64, specs.ArchARM}
+	}
+	return nil // the native one
+}
+
 var (
 	seccompOnce sync.Once
 	seccompProf *specs.LinuxSeccomp
@@ -82,7 +95,7 @@ func DefaultSeccomp() *specs.LinuxSeccomp {
 		seccompProf = &specs.LinuxSeccomp{
 			DefaultAction:   specs.ActErrno,
 			DefaultErrnoRet: &eperm,
-			Architectures:   []specs.Arch{specs.ArchX86_64, specs.ArchX86, specs.ArchX32, specs.ArchAARCH64, specs.ArchARM},
+			Architectures:   nativeArches(),
 			Syscalls: []specs.LinuxSyscall{
 				{Names: allowed, Action: specs.ActAllow},
 				// clone3 cannot be filtered by flags (its flags live in

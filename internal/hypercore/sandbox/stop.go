@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"time"
 
 	"github.com/opencontainers/runc/libcontainer"
@@ -125,7 +126,7 @@ func (p *Provider) Stop(ctx context.Context, id string, grace time.Duration) err
 	if st.State == hypercore.StatePaused {
 		_ = c.Resume()
 	}
-	if err := c.Signal(unix.SIGTERM); err != nil && !errors.Is(err, libcontainer.ErrNotRunning) {
+	if err := c.Signal(unix.SIGTERM); err != nil && !gone(err) {
 		return fmt.Errorf("stopping sandbox %s: %w", id, err)
 	}
 	gctx, cancel := context.WithTimeout(ctx, grace)
@@ -134,11 +135,16 @@ func (p *Provider) Stop(ctx context.Context, id string, grace time.Duration) err
 	if err == nil {
 		return nil
 	}
-	if err := c.Signal(unix.SIGKILL); err != nil && !errors.Is(err, libcontainer.ErrNotRunning) {
+	if err := c.Signal(unix.SIGKILL); err != nil && !gone(err) {
 		return fmt.Errorf("killing sandbox %s: %w", id, err)
 	}
 	if _, err := p.Wait(ctx, id); err != nil {
 		return fmt.Errorf("stopping sandbox %s: %w", id, err)
 	}
 	return nil
+}
+
+// gone: signalling failed because the init already exited.
+func gone(err error) bool {
+	return errors.Is(err, libcontainer.ErrNotRunning) || errors.Is(err, os.ErrProcessDone) || errors.Is(err, unix.ESRCH)
 }
