@@ -53,5 +53,6 @@ func subcommands() []func() *cobra.Command {
 		newRunCmd,
 		newHacCmd,
 		newImageCmd,
+		newHardwareCmd,
 	}
 }
