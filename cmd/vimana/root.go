@@ -54,5 +54,6 @@ func subcommands() []func() *cobra.Command {
 		newHacCmd,
 		newImageCmd,
 		newHardwareCmd,
+		newNodeCmd,
 	}
 }

@@ -1,0 +1,238 @@
+package node
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/pelletier/go-toml/v2"
+	"github.com/vistara-labs/vimana/internal/hypercore"
+)
+
+// ConfigVersion is the config schema this binary writes and reads.
+const ConfigVersion = 1
+
+// ConfigFile is the config's name inside the node home.
+const ConfigFile = "config.toml"
+
+// Config is the node's typed configuration (<home>/config.toml). Unknown
+// keys are rejected; Validate names the failing section.
+type Config struct {
+	Version    int              `toml:"version" comment:"config schema version"`
+	Node       NodeConfig       `toml:"node"`
+	API        APIConfig        `toml:"api"`
+	Gateway    GatewayConfig    `toml:"gateway"`
+	Metrics    MetricsConfig    `toml:"metrics"`
+	Sandbox    SandboxConfig    `toml:"sandbox"`
+	Capacity   CapacityConfig   `toml:"capacity"`
+	Supervisor SupervisorConfig `toml:"supervisor"`
+	Log        LogConfig        `toml:"log"`
+}
+
+// NodeConfig names the node.
+type NodeConfig struct {
+	Name string `toml:"name" comment:"human name of this node"`
+}
+
+// APIConfig is where the node API listens.
+type APIConfig struct {
+	Listen string `toml:"listen" comment:"TCP address of the node API (signed requests)"`
+	Socket string `toml:"socket" comment:"unix socket for local admin, relative to the home"`
+}
+
+// GatewayConfig is the HTTP ingress.
+type GatewayConfig struct {
+	Listen     string `toml:"listen" comment:"ingress address"`
+	BaseDomain string `toml:"base_domain" comment:"spacecores answer at <id>.<base_domain> and /sc/<id>/"`
+	TLSCert    string `toml:"tls_cert" comment:"PEM certificate (optional)"`
+	TLSKey     string `toml:"tls_key" comment:"PEM key (optional)"`
+}
+
+// MetricsConfig is the Prometheus endpoint.
+type MetricsConfig struct {
+	Listen string `toml:"listen" comment:"address of /metrics; empty disables it"`
+}
+
+// SandboxConfig tunes the sandbox provider.
+type SandboxConfig struct {
+	Bridge       string `toml:"bridge"`
+	Subnet       string `toml:"subnet"`
+	CgroupParent string `toml:"cgroup_parent"`
+}
+
+// CapacityConfig is what this node keeps for itself and whether it
+// overcommits.
+type CapacityConfig struct {
+	ReservedCores  float64 `toml:"reserved_cores" comment:"cores kept for the host"`
+	ReservedMemory string  `toml:"reserved_memory" comment:"memory kept for the host, e.g. 1GiB"`
+	Overcommit     float64 `toml:"overcommit" comment:"1.0 = no overcommit"`
+}
+
+// SupervisorConfig tunes restarts.
+type SupervisorConfig struct {
+	StopGrace   Duration `toml:"stop_grace"`
+	BackoffBase Duration `toml:"backoff_base"`
+	BackoffMax  Duration `toml:"backoff_max"`
+}
+
+// LogConfig selects log level and format.
+type LogConfig struct {
+	Level  string `toml:"level" comment:"debug|info|warn|error"`
+	Format string `toml:"format" comment:"text|json"`
+}
+
+// Duration is a time.Duration written as "10s" in TOML.
+type Duration struct{ time.Duration }
+
+// MarshalText implements encoding.TextMarshaler.
+func (d Duration) MarshalText() ([]byte, error) { return []byte(d.String()), nil }
+
+// UnmarshalText implements encoding.TextUnmarshaler.
+func (d *Duration) UnmarshalText(b []byte) error {
+	v, err := time.ParseDuration(string(b))
+	if err != nil {
+		return err
+	}
+	d.Duration = v
+	return nil
+}
+
+// DefaultConfig is a working single-machine configuration on loopback.
+func DefaultConfig() Config {
+	host, _ := os.Hostname()
+	return Config{
+		Version:    ConfigVersion,
+		Node:       NodeConfig{Name: host},
+		API:        APIConfig{Listen: "127.0.0.1:7740", Socket: "vimana.sock"},
+		Gateway:    GatewayConfig{Listen: "127.0.0.1:7780", BaseDomain: "vimana.localhost"},
+		Metrics:    MetricsConfig{Listen: "127.0.0.1:7790"},
+		Sandbox:    SandboxConfig{Bridge: "vimana0", Subnet: "10.88.0.0/16", CgroupParent: "/vimana"},
+		Capacity:   CapacityConfig{ReservedCores: 1, ReservedMemory: "1GiB", Overcommit: 1},
+		Supervisor: SupervisorConfig{StopGrace: Duration{10 * time.Second}, BackoffBase: Duration{time.Second}, BackoffMax: Duration{time.Minute}},
+		Log:        LogConfig{Level: "info", Format: "text"},
+	}
+}
+
+// Validate checks the config and names the failing section.
+func (c Config) Validate() error {
+	var errs []error
+	bad := func(section, format string, a ...any) {
+		errs = append(errs, fmt.Errorf("%w: config [%s]: %s", hypercore.ErrInvalid, section, fmt.Sprintf(format, a...)))
+	}
+	if c.Version != ConfigVersion {
+		bad("version", "version %d is not supported by this binary (want %d)", c.Version, ConfigVersion)
+	}
+	for section, addr := range map[string]string{"api": c.API.Listen, "gateway": c.Gateway.Listen} {
+		if _, _, err := net.SplitHostPort(addr); err != nil {
+			bad(section, "listen %q: want host:port", addr)
+		}
+	}
+	if c.Metrics.Listen != "" {
+		if _, _, err := net.SplitHostPort(c.Metrics.Listen); err != nil {
+			bad("metrics", "listen %q: want host:port or empty", c.Metrics.Listen)
+		}
+	}
+	if c.API.Socket == "" || filepath.IsAbs(c.API.Socket) && len(c.API.Socket) > 100 {
+		bad("api", "socket %q: want a short path", c.API.Socket)
+	}
+	if c.Gateway.BaseDomain == "" || strings.ContainsAny(c.Gateway.BaseDomain, "/: ") {
+		bad("gateway", "base_domain %q is not a domain", c.Gateway.BaseDomain)
+	}
+	if (c.Gateway.TLSCert == "") != (c.Gateway.TLSKey == "") {
+		bad("gateway", "tls_cert and tls_key go together")
+	}
+	if _, n, err := net.ParseCIDR(c.Sandbox.Subnet); err != nil || n.IP.To4() == nil {
+		bad("sandbox", "subnet %q: want an IPv4 CIDR", c.Sandbox.Subnet)
+	}
+	if c.Sandbox.Bridge == "" || len(c.Sandbox.Bridge) > 15 {
+		bad("sandbox", "bridge %q: want 1-15 characters", c.Sandbox.Bridge)
+	}
+	if !strings.HasPrefix(c.Sandbox.CgroupParent, "/") {
+		bad("sandbox", "cgroup_parent %q must be absolute", c.Sandbox.CgroupParent)
+	}
+	if c.Capacity.ReservedCores < 0 || c.Capacity.Overcommit < 1 {
+		bad("capacity", "reserved_cores must be >= 0 and overcommit >= 1")
+	}
+	if c.Supervisor.BackoffBase.Duration <= 0 || c.Supervisor.BackoffMax.Duration < c.Supervisor.BackoffBase.Duration {
+		bad("supervisor", "want 0 < backoff_base <= backoff_max")
+	}
+	switch c.Log.Level {
+	case "debug", "info", "warn", "error":
+	default:
+		bad("log", "level %q: want debug, info, warn or error", c.Log.Level)
+	}
+	if c.Log.Format != "text" && c.Log.Format != "json" {
+		bad("log", "format %q: want text or json", c.Log.Format)
+	}
+	return errors.Join(errs...)
+}
+
+// LoadConfig reads <home>/config.toml strictly (unknown keys are errors,
+// with line and column) and validates it.
+func LoadConfig(home string) (Config, error) {
+	path := filepath.Join(home, ConfigFile)
+	f, err := os.Open(path)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return Config{}, fmt.Errorf("%w: no %s in %s: run `vimana node init --home %s` first", hypercore.ErrNotFound, ConfigFile, home, home)
+		}
+		return Config{}, err
+	}
+	defer f.Close()
+	c := DefaultConfig()
+	dec := toml.NewDecoder(f).DisallowUnknownFields()
+	if err := dec.Decode(&c); err != nil {
+		var sm *toml.StrictMissingError
+		if errors.As(err, &sm) && len(sm.Errors) > 0 {
+			line, col := sm.Errors[0].Position()
+			return Config{}, fmt.Errorf("%w: %s:%d:%d: unknown key %s", hypercore.ErrInvalid, path, line, col, strings.Join(sm.Errors[0].Key(), "."))
+		}
+		var de *toml.DecodeError
+		if errors.As(err, &de) {
+			line, col := de.Position()
+			return Config{}, fmt.Errorf("%w: %s:%d:%d: %v", hypercore.ErrInvalid, path, line, col, de)
+		}
+		return Config{}, fmt.Errorf("%w: %s: %v", hypercore.ErrInvalid, path, err)
+	}
+	if err := c.Validate(); err != nil {
+		return Config{}, fmt.Errorf("%s: %w", path, err)
+	}
+	return c, nil
+}
+
+// WriteConfig writes c to <home>/config.toml atomically.
+func WriteConfig(home string, c Config) error {
+	b, err := toml.Marshal(c)
+	if err != nil {
+		return err
+	}
+	return writeFileAtomic(filepath.Join(home, ConfigFile), b, 0o600)
+}
+
+func writeFileAtomic(path string, b []byte, mode os.FileMode) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.Write(b); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Chmod(mode); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), path)
+}
