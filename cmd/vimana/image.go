@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"path/filepath"
@@ -8,6 +9,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/vistara-labs/vimana/internal/hypercore"
 	"github.com/vistara-labs/vimana/internal/image"
 )
 
@@ -15,10 +17,11 @@ func newImageCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "image",
 		Short: "Build, pull and manage OCI images in the local cache",
-		Long: `Images live in <home>/images, unpacked once per manifest digest and shared by
-every spacecore that runs them. References: a registry ref (host/repo:tag or
-host/repo@sha256:...; 127.0.0.1 and localhost registries use plain http),
-oci-layout:DIR[:TAG], or docker-archive:FILE. See docs/images.md.`,
+		Long: `Images live in <home>/images, unpacked once per manifest digest and shared
+read-only by every spacecore that runs them. References: a registry ref
+(host/repo:tag or host/repo@sha256:...; loopback registries and those given
+with --insecure-registry use plain http), oci-layout:DIR[:TAG] (TAG defaults
+to latest), or docker-archive:FILE. See docs/images.md.`,
 	}
 	cmd.AddCommand(newImageBuildCmd(), newImagePullCmd(), newImageLsCmd(), newImageInspectCmd(), newImageRmCmd())
 	return cmd
@@ -26,80 +29,29 @@ oci-layout:DIR[:TAG], or docker-archive:FILE. See docs/images.md.`,
 
 func imageStore() (*image.Store, error) { return image.Open(filepath.Join(g.home, "images")) }
 
+// progressPrinter writes one line per finished layer phase (stderr-friendly:
+// no cursor tricks, so logs and CI output stay readable).
 func progressPrinter(w io.Writer) func(image.Progress) {
 	return func(p image.Progress) {
-		fmt.Fprintf(w, "  unpacked layer %d/%d (%.1f MiB)\n", p.Layer, p.Layers, float64(p.Bytes)/(1<<20))
+		if !p.Done {
+			return
+		}
+		verb := "unpacked"
+		if p.Phase == image.PhaseDownload {
+			verb = "downloaded"
+		}
+		fmt.Fprintf(w, "  layer %d/%d %s %s %s\n", p.Layer, p.Layers, shortDigest(p.Digest), verb, mib(p.Bytes))
 	}
 }
 
-func newImageBuildCmd() *cobra.Command {
-	var o image.BuildOptions
-	var output, push string
-	var insecure []string
-	cmd := &cobra.Command{
-		Use:   "build --binary FILE (--output oci-layout:DIR[:TAG] | --push REF)",
-		Short: "Pack a static binary into a one-layer OCI image",
-		Example: `  CGO_ENABLED=0 go build -o bin/hello ./examples/hello
-  vimana image build --binary bin/hello --entrypoint /hello --port 8080 \
-      --output oci-layout:examples/hello/image:latest`,
-		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if o.Binary == "" || (output == "") == (push == "") {
-				return fmt.Errorf("need --binary and exactly one of --output or --push")
-			}
-			if len(o.Entrypoint) == 1 {
-				o.Path = o.Entrypoint[0]
-			}
-			img, err := image.Build(o)
-			if err != nil {
-				return err
-			}
-			d, err := img.Digest()
-			if err != nil {
-				return err
-			}
-			switch {
-			case output != "":
-				spec, ok := strings.CutPrefix(output, image.PrefixLayout)
-				if !ok {
-					return fmt.Errorf("--output %q: want oci-layout:DIR[:TAG]", output)
-				}
-				dir, tag := spec, "latest"
-				if i := strings.LastIndexByte(spec, ':'); i >= 0 && !strings.Contains(spec[i+1:], "/") {
-					dir, tag = spec[:i], spec[i+1:]
-				}
-				if err := image.WriteLayout(img, dir, tag); err != nil {
-					return err
-				}
-			default:
-				if err := image.Push(cmd.Context(), img, push, insecure); err != nil {
-					return err
-				}
-			}
-			if jsonOutput() {
-				return printJSON(cmd.OutOrStdout(), map[string]string{"digest": d.String(), "output": output + push})
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "%s %s\n", d, output+push)
-			return nil
-		},
-	}
-	f := cmd.Flags()
-	f.StringVar(&o.Binary, "binary", "", "static binary to pack")
-	f.StringSliceVar(&o.Entrypoint, "entrypoint", nil, "entrypoint (default /<binary name>)")
-	f.StringSliceVar(&o.Cmd, "cmd", nil, "default arguments")
-	f.StringSliceVar(&o.Env, "env", nil, "KEY=VALUE environment")
-	f.StringSliceVar(&o.Ports, "port", nil, "exposed port, e.g. 8080 or 53/udp")
-	f.StringVar(&output, "output", "", "write to oci-layout:DIR[:TAG]")
-	f.StringVar(&push, "push", "", "push to a registry reference")
-	f.StringSliceVar(&insecure, "insecure-registry", nil, "registry host:port to reach over plain http")
-	return cmd
-}
+func mib(n int64) string { return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20)) }
 
 func newImagePullCmd() *cobra.Command {
 	var insecure []string
+	var maxSize int64
 	cmd := &cobra.Command{
 		Use:   "pull REF",
-		Short: "Resolve and unpack an image into the cache",
+		Short: "Resolve an image and unpack it into the cache (a cached digest is not fetched again)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			s, err := imageStore()
@@ -107,18 +59,21 @@ func newImagePullCmd() *cobra.Command {
 				return err
 			}
 			t0 := time.Now()
-			img, err := s.Pull(cmd.Context(), args[0], image.PullOptions{InsecureRegistries: insecure, Progress: progressPrinter(cmd.ErrOrStderr())})
+			img, err := s.Pull(cmd.Context(), args[0], image.PullOptions{
+				MaxSize: maxSize, InsecureRegistries: insecure, Progress: progressPrinter(cmd.ErrOrStderr()),
+			})
 			if err != nil {
 				return err
 			}
 			if jsonOutput() {
 				return printJSON(cmd.OutOrStdout(), img)
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "%s %s (%.1f MiB, %s)\n", img.Digest, args[0], float64(img.Size)/(1<<20), time.Since(t0).Round(time.Millisecond))
+			fmt.Fprintf(cmd.OutOrStdout(), "%s %s (%s, %s)\n", img.Digest, args[0], mib(img.Size), time.Since(t0).Round(time.Millisecond))
 			return nil
 		},
 	}
-	cmd.Flags().StringSliceVar(&insecure, "insecure-registry", nil, "registry host:port to reach over plain http")
+	cmd.Flags().StringArrayVar(&insecure, "insecure-registry", nil, "registry host:port to reach over plain http (repeatable)")
+	cmd.Flags().Int64Var(&maxSize, "max-size", 0, "refuse images that unpack to more than this many bytes (0: no limit)")
 	return cmd
 }
 
@@ -137,38 +92,56 @@ func newImageLsCmd() *cobra.Command {
 				return err
 			}
 			if jsonOutput() {
-				if list == nil {
-					list = []image.Image{}
-				}
 				return printJSON(cmd.OutOrStdout(), list)
 			}
 			var rows [][]string
 			for _, i := range list {
-				rows = append(rows, []string{shortDigest(i.Digest), i.Ref, fmt.Sprintf("%.1fMiB", float64(i.Size)/(1<<20)), i.PulledAt.Format(time.RFC3339)})
+				rows = append(rows, []string{shortDigest(i.Digest), i.Ref, mib(i.Size), i.PulledAt.Local().Format(time.DateTime)})
 			}
 			return printTable(cmd.OutOrStdout(), []string{"DIGEST", "REF", "SIZE", "PULLED"}, rows)
 		},
 	}
 }
 
-// findImage accepts a full digest, a digest prefix or a ref.
+// findImage accepts a reference that was pulled, a digest, or a unique
+// digest prefix (with or without "sha256:").
 func findImage(s *image.Store, key string) (*image.Image, error) {
+	if img, err := s.Lookup(key); err == nil {
+		return img, nil
+	}
+	if img, err := s.Get(key); err == nil {
+		return img, nil
+	}
 	list, err := s.List()
 	if err != nil {
 		return nil, err
 	}
+	var found []image.Image
+	prefix := strings.TrimPrefix(key, "sha256:")
 	for _, i := range list {
-		if i.Digest == key || i.Ref == key || strings.HasPrefix(i.Digest, key) || strings.HasPrefix(strings.TrimPrefix(i.Digest, "sha256:"), key) {
-			return &i, nil
+		if i.Ref == key || (len(prefix) >= 4 && strings.HasPrefix(strings.TrimPrefix(i.Digest, "sha256:"), prefix)) {
+			found = append(found, i)
 		}
 	}
-	return s.Get(key)
+	switch len(found) {
+	case 1:
+		return &found[0], nil
+	case 0:
+		return nil, fmt.Errorf("image %s: %w in %s", key, hypercore.ErrNotFound, s.Dir())
+	}
+	return nil, fmt.Errorf("image %s: %w: matches %d images; give more of the digest", key, hypercore.ErrInvalid, len(found))
+}
+
+// imageDetail is what inspect prints.
+type imageDetail struct {
+	*image.Image
+	Refs []string `json:"refs"`
 }
 
 func newImageInspectCmd() *cobra.Command {
 	return &cobra.Command{
 		Use:   "inspect REF|DIGEST",
-		Short: "Show a cached image's config and location (always JSON)",
+		Short: "Show a cached image's config, references and rootfs (JSON)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			s, err := imageStore()
@@ -179,32 +152,50 @@ func newImageInspectCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return printJSON(cmd.OutOrStdout(), img)
+			refs, err := s.RefsTo(img.Digest)
+			if err != nil {
+				return err
+			}
+			return printJSON(cmd.OutOrStdout(), imageDetail{Image: img, Refs: refs})
 		},
 	}
 }
 
 func newImageRmCmd() *cobra.Command {
 	return &cobra.Command{
-		Use:   "rm DIGEST...",
-		Short: "Remove cached images",
+		Use:   "rm DIGEST|REF...",
+		Short: "Remove cached images (running spacecores keep their mounts)",
 		Args:  cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			s, err := imageStore()
 			if err != nil {
 				return err
 			}
+			var errs []error
+			var removed []string
 			for _, a := range args {
 				img, err := findImage(s, a)
+				if err == nil {
+					err = s.Remove(img.Digest)
+				}
 				if err != nil {
-					return err
+					errs = append(errs, err)
+					continue
 				}
-				if err := s.Remove(img.Digest); err != nil {
-					return err
+				removed = append(removed, img.Digest)
+				if !jsonOutput() {
+					fmt.Fprintln(cmd.OutOrStdout(), "removed", img.Digest)
 				}
-				fmt.Fprintln(cmd.OutOrStdout(), "removed", img.Digest)
 			}
-			return nil
+			if jsonOutput() {
+				if removed == nil {
+					removed = []string{}
+				}
+				if err := printJSON(cmd.OutOrStdout(), map[string][]string{"removed": removed}); err != nil {
+					return err
+				}
+			}
+			return errors.Join(errs...)
 		},
 	}
 }

@@ -1,13 +1,19 @@
-// Command hello is the example spacecore: an HTTP server that answers
-// every request with a greeting naming its host. Standard library only, so
-// it builds as a static binary for a one-file image.
+// Command hello is the example spacecore: an HTTP server on $PORT (default
+// 8080) that answers / with "hello from <hostname>" and /healthz with "ok".
+// Standard library only, so it builds as a static binary for a one-file
+// image; SIGTERM (what a spacecore stop sends) drains it and exits 0.
 package main
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"log"
 	"net/http"
 	"os"
+	"os/signal"
+	"syscall"
+	"time"
 )
 
 func main() {
@@ -21,6 +27,19 @@ func main() {
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintf(w, "hello from %s\n", host)
 	})
+	srv := &http.Server{Addr: ":" + port, Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+	defer stop()
+	go func() {
+		<-ctx.Done()
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		srv.Shutdown(sctx)
+	}()
 	log.Printf("hello listening on :%s", port)
-	log.Fatal(http.ListenAndServe(":"+port, mux))
+	if err := srv.ListenAndServe(); !errors.Is(err, http.ErrServerClosed) {
+		log.Fatal(err)
+	}
+	log.Print("hello stopped")
 }

@@ -8,27 +8,47 @@ import (
 	"testing"
 )
 
-// FuzzUnpack feeds arbitrary tar streams to the unpacker: it may fail, but
-// nothing may appear next to the root.
+// FuzzUnpack feeds arbitrary tar streams (two layers' worth: the input is
+// applied twice) to the unpacker: it may fail, but nothing outside its
+// root may change. The root sits two levels below a sentinel directory
+// so that escapes by one or two ".." would be seen.
 func FuzzUnpack(f *testing.F) {
-	var buf bytes.Buffer
-	tw := tar.NewWriter(&buf)
-	tw.WriteHeader(&tar.Header{Name: "a/b", Typeflag: tar.TypeReg, Size: 1, Mode: 0o644})
-	tw.Write([]byte("x"))
-	tw.WriteHeader(&tar.Header{Name: "l", Typeflag: tar.TypeSymlink, Linkname: "../.."})
-	tw.Close()
-	f.Add(buf.Bytes())
+	seeds := [][]entry{
+		{{name: "a/b", typ: tar.TypeReg, body: "x"}, {name: "l", typ: tar.TypeSymlink, link: "../.."}, {name: "l/x", typ: tar.TypeReg}},
+		{{name: "d/", typ: tar.TypeDir}, {name: "d/.wh..wh..opq", typ: tar.TypeReg}, {name: ".wh.d", typ: tar.TypeReg}},
+		{{name: "s", typ: tar.TypeSymlink, link: "/"}, {name: "s/etc/x", typ: tar.TypeReg}, {name: "h", typ: tar.TypeLink, link: "s/etc/x"}},
+		{{name: "u", typ: tar.TypeSymlink, link: ".."}, {name: "u/sentinel", typ: tar.TypeReg, body: "gotcha"}, {name: ".wh...", typ: tar.TypeReg}},
+	}
+	for _, s := range seeds {
+		f.Add(tarOf(f, s...))
+	}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		parent := t.TempDir()
-		root := filepath.Join(parent, "root")
-		if err := os.Mkdir(root, 0o755); err != nil {
+		top := t.TempDir()
+		root := filepath.Join(top, "mid", "root")
+		if err := os.MkdirAll(root, 0o755); err != nil {
 			t.Fatal(err)
 		}
+		sentinels := []string{filepath.Join(top, "sentinel"), filepath.Join(top, "mid", "sentinel")}
+		for _, p := range sentinels {
+			os.WriteFile(p, []byte("keep"), 0o644)
+		}
 		u := &unpacker{root: root, max: 1 << 20}
-		_ = u.apply(bytes.NewReader(data))
-		ents, _ := os.ReadDir(parent)
-		if len(ents) != 1 || ents[0].Name() != "root" {
-			t.Fatalf("unpack escaped its root: %v", ents)
+		if u.apply(bytes.NewReader(data)) == nil {
+			_ = u.apply(bytes.NewReader(data))
+		}
+		for _, dir := range []string{top, filepath.Join(top, "mid")} {
+			ents, err := os.ReadDir(dir)
+			if err != nil || len(ents) != 2 {
+				t.Fatalf("%s changed: %v %v", dir, ents, err)
+			}
+		}
+		for _, p := range sentinels {
+			if b, err := os.ReadFile(p); err != nil || string(b) != "keep" {
+				t.Fatalf("%s changed: %q %v", p, b, err)
+			}
+		}
+		if fi, err := os.Lstat(root); err != nil || !fi.IsDir() {
+			t.Fatalf("root replaced: %v %v", fi, err)
 		}
 	})
 }

@@ -2,126 +2,188 @@ package image
 
 import (
 	"context"
-	"errors"
+	"encoding/json"
 	"fmt"
-	"net"
 	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"time"
 
-	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
-	"github.com/google/go-containerregistry/pkg/v1/layout"
-	"github.com/google/go-containerregistry/pkg/v1/remote"
-	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
-	"github.com/google/go-containerregistry/pkg/v1/tarball"
 	"github.com/vistara-labs/vimana/internal/hypercore"
-)
-
-// Reference prefixes for local sources.
-const (
-	PrefixLayout  = "oci-layout:"
-	PrefixArchive = "docker-archive:"
 )
 
 // PullOptions tune Pull.
 type PullOptions struct {
-	// MaxSize bounds the unpacked size (the machine's disk); 0 = no bound.
+	// MaxSize bounds the unpacked size in bytes (the machine's disk);
+	// 0 = no bound. Exceeding it fails with hypercore.ErrResources.
 	MaxSize int64
-	// InsecureRegistries may be reached over plain http. Loopback
-	// registries always may.
+	// InsecureRegistries (host[:port]) may be reached over plain http.
+	// Loopback registries always may; no other registry ever does.
 	InsecureRegistries []string
-	// Progress, when set, is called as layers unpack.
+	// Progress, when set, is called from Pull's goroutine as layers
+	// download and unpack: every few MiB and once with Done per phase.
 	Progress func(Progress)
 }
 
-// Progress reports unpacking of one layer.
+// Phases of a layer in Progress.
+const (
+	PhaseDownload = "download" // compressed bytes fetched from a registry
+	PhaseUnpack   = "unpack"   // file bytes written into the rootfs
+)
+
+// Progress reports work on one layer.
 type Progress struct {
-	Layer  int   `json:"layer"`  // 1-based
-	Layers int   `json:"layers"` // total
-	Bytes  int64 `json:"bytes"`  // unpacked so far, all layers
+	Layer  int    `json:"layer"`  // 1-based
+	Layers int    `json:"layers"` // total
+	Digest string `json:"digest"` // the layer's (compressed) digest
+	Phase  string `json:"phase"`
+	Bytes  int64  `json:"bytes"` // this layer, this phase, so far
+	Total  int64  `json:"total"` // expected Bytes when known (downloads), else 0
+	Done   bool   `json:"done"`
 }
 
-// Pull resolves ref, and unpacks it unless its digest is cached already.
-// ref is a registry reference (tag or @sha256: digest),
-// "oci-layout:DIR[:TAG]" or "docker-archive:FILE".
+// Pull resolves ref and unpacks the image unless its digest is cached.
+// ref is a registry reference (by tag, or by @sha256: digest: a cached
+// digest needs no network at all), "oci-layout:DIR[:TAG]" or
+// "docker-archive:FILE". A tag is always resolved again (it may have
+// moved); its layers are fetched only if that digest is not cached.
 func (s *Store) Pull(ctx context.Context, ref string, opts PullOptions) (*Image, error) {
-	// A digest reference that is cached needs no network at all.
-	if _, dg, ok := strings.Cut(ref, "@"); ok && !strings.HasPrefix(ref, PrefixLayout) && !strings.HasPrefix(ref, PrefixArchive) {
-		if img, err := s.Get(dg); err == nil {
-			return img, nil
+	img, err := s.pull(ctx, ref, opts)
+	if err != nil {
+		return nil, err
+	}
+	// A cached image may have been unpacked for a machine with more disk.
+	if opts.MaxSize > 0 && img.Size > opts.MaxSize {
+		return nil, fmt.Errorf("image %s: %w: unpacks to %d bytes, more than the %d-byte disk limit", ref, hypercore.ErrResources, img.Size, opts.MaxSize)
+	}
+	return img, nil
+}
+
+func (s *Store) pull(ctx context.Context, ref string, opts PullOptions) (*Image, error) {
+	if img := s.cachedDigestRef(ref); img != nil {
+		return img, s.noteRef(ref, img.Digest)
+	}
+	src, err := resolve(ctx, ref, opts)
+	if err != nil {
+		return nil, err
+	}
+	d, err := src.img.Digest()
+	if err != nil {
+		return nil, fmt.Errorf("image %s: %w", ref, sourceErr(src, err))
+	}
+	hex, err := hexOf(d.String())
+	if err != nil {
+		return nil, err
+	}
+	if img, err := s.Get(d.String()); err == nil {
+		return img, s.noteRef(ref, img.Digest)
+	}
+	unlock := s.digestLock(hex)
+	defer unlock()
+	if img, err := s.Get(d.String()); err == nil { // another caller unpacked it meanwhile
+		return img, s.noteRef(ref, img.Digest)
+	}
+	img, err := s.unpackImage(ctx, ref, hex, src, opts)
+	if err != nil {
+		return nil, err
+	}
+	return img, s.noteRef(ref, img.Digest)
+}
+
+// cachedDigestRef answers "host/repo@sha256:..." from the cache.
+func (s *Store) cachedDigestRef(ref string) *Image {
+	if strings.HasPrefix(ref, PrefixLayout) || strings.HasPrefix(ref, PrefixArchive) {
+		return nil
+	}
+	_, dg, ok := strings.Cut(ref, "@")
+	if !ok {
+		return nil
+	}
+	img, err := s.Get(dg)
+	if err != nil {
+		return nil
+	}
+	return img
+}
+
+// noteRef records ref -> digest unless refs.json says so already.
+func (s *Store) noteRef(ref, digest string) error {
+	if key, err := canonicalRef(ref); err == nil {
+		if refs, err := s.readRefs(); err == nil && refs[key].Digest == digest {
+			return nil
 		}
 	}
-	img, err := resolve(ctx, ref, opts)
-	if err != nil {
-		return nil, err
-	}
-	d, err := img.Digest()
-	if err != nil {
-		return nil, fmt.Errorf("image %s: %w", ref, classify(err))
-	}
-	if cached, err := s.Get(d.String()); err == nil {
-		return cached, nil
-	}
-	return s.unpackImage(ctx, ref, d.String(), img, opts)
+	return s.recordRef(ref, digest)
 }
 
-func (s *Store) unpackImage(ctx context.Context, ref, digest string, img v1.Image, opts PullOptions) (*Image, error) {
-	cf, err := img.ConfigFile()
+func sourceErr(src source, err error) error {
+	if src.remote {
+		return classify(err)
+	}
+	return fmt.Errorf("%w: %v", hypercore.ErrInvalid, err)
+}
+
+// unpackImage flattens src into tmp/ and commits it as rootfs/<hex>.
+func (s *Store) unpackImage(ctx context.Context, ref, hex string, src source, opts PullOptions) (*Image, error) {
+	cf, err := src.img.ConfigFile()
 	if err != nil {
-		return nil, fmt.Errorf("image %s: config: %w", ref, classify(err))
+		return nil, fmt.Errorf("image %s: config: %w", ref, sourceErr(src, err))
 	}
-	layers, err := img.Layers()
+	if (cf.OS != "" && cf.OS != platform.OS) || (cf.Architecture != "" && cf.Architecture != platform.Architecture) {
+		return nil, fmt.Errorf("image %s: %w: built for %s/%s, this node runs %s/%s", ref, hypercore.ErrInvalid, cf.OS, cf.Architecture, platform.OS, platform.Architecture)
+	}
+	layers, err := src.img.Layers()
 	if err != nil {
-		return nil, fmt.Errorf("image %s: layers: %w", ref, classify(err))
+		return nil, fmt.Errorf("image %s: layers: %w", ref, sourceErr(src, err))
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if cached, err := s.Get(digest); err == nil { // unpacked meanwhile
-		return cached, nil
-	}
-	tmp, err := os.MkdirTemp(filepath.Join(s.dir, "rootfs"), ".tmp-")
+	tmp, err := s.tempName("unpack")
 	if err != nil {
 		return nil, err
 	}
-	if err := os.Chmod(tmp, 0o755); err != nil {
-		os.RemoveAll(tmp)
+	defer os.RemoveAll(tmp) // a no-op once renamed into place
+	if err := os.Mkdir(tmp, 0o755); err != nil {
 		return nil, err
 	}
 	u := &unpacker{root: tmp, max: opts.MaxSize}
+	var digests []string
 	for i, l := range layers {
-		if err := ctx.Err(); err != nil {
-			os.RemoveAll(tmp)
-			return nil, err
-		}
-		rc, err := l.Uncompressed()
+		lr := layerRun{store: s, layer: l, src: src, index: i + 1, count: len(layers), progress: opts.Progress}
+		ld, err := lr.apply(ctx, u)
 		if err != nil {
-			os.RemoveAll(tmp)
-			return nil, fmt.Errorf("image %s: layer %d: %w", ref, i+1, classify(err))
+			return nil, fmt.Errorf("image %s: layer %d/%d: %w", ref, i+1, len(layers), err)
 		}
-		err = u.apply(rc)
-		rc.Close()
-		if err != nil {
-			os.RemoveAll(tmp)
-			return nil, fmt.Errorf("image %s: layer %d: %w", ref, i+1, err)
-		}
-		if opts.Progress != nil {
-			opts.Progress(Progress{Layer: i + 1, Layers: len(layers), Bytes: u.size})
+		if src.remote {
+			digests = append(digests, ld)
 		}
 	}
-	final := s.rootfsDir(digest)
-	if err := os.Rename(tmp, final); err != nil {
-		os.RemoveAll(tmp)
-		return nil, err
+	img := &Image{Ref: ref, Digest: "sha256:" + hex, RootFS: s.rootfsDir(hex), Size: u.size, Layers: digests,
+		PulledAt: time.Now().UTC(), Config: configOf(cf)}
+	err = s.locked(func() error {
+		if err := s.saveRecord(img); err != nil {
+			return err
+		}
+		return os.Rename(tmp, img.RootFS)
+	})
+	if err != nil {
+		if got, gerr := s.Get(img.Digest); gerr == nil { // another process committed first
+			return got, nil
+		}
+		return nil, fmt.Errorf("image %s: committing rootfs: %w", ref, err)
 	}
-	out := &Image{Ref: ref, Digest: digest, RootFS: final, Size: u.size, PulledAt: time.Now().UTC(), Config: configOf(cf)}
-	if err := s.saveRecord(out); err != nil {
-		os.RemoveAll(final)
-		return nil, err
+	return img, nil
+}
+
+func (s *Store) saveRecord(img *Image) error {
+	hex, err := hexOf(img.Digest)
+	if err != nil {
+		return err
 	}
-	return out, nil
+	b, err := json.MarshalIndent(img, "", "  ")
+	if err != nil {
+		return err
+	}
+	return writeAtomic(s.recordPath(hex), b)
 }
 
 func configOf(cf *v1.ConfigFile) Config {
@@ -132,110 +194,4 @@ func configOf(cf *v1.ConfigFile) Config {
 	}
 	slices.Sort(out.ExposedPorts)
 	return out
-}
-
-// resolve turns ref into a v1.Image without unpacking anything.
-func resolve(ctx context.Context, ref string, opts PullOptions) (v1.Image, error) {
-	switch {
-	case strings.HasPrefix(ref, PrefixLayout):
-		return fromLayout(strings.TrimPrefix(ref, PrefixLayout))
-	case strings.HasPrefix(ref, PrefixArchive):
-		path := strings.TrimPrefix(ref, PrefixArchive)
-		if _, err := os.Stat(path); err != nil {
-			return nil, fmt.Errorf("image %s: %w: %v", ref, hypercore.ErrNotFound, err)
-		}
-		img, err := tarball.ImageFromPath(path, nil)
-		if err != nil {
-			return nil, fmt.Errorf("image %s: %w: %v", ref, hypercore.ErrInvalid, err)
-		}
-		return img, nil
-	}
-	var nopts []name.Option
-	if insecure(ref, opts.InsecureRegistries) {
-		nopts = append(nopts, name.Insecure)
-	}
-	r, err := name.ParseReference(ref, nopts...)
-	if err != nil {
-		return nil, fmt.Errorf("image reference %q: %w: %v", ref, hypercore.ErrInvalid, err)
-	}
-	img, err := remote.Image(r, remote.WithContext(ctx))
-	if err != nil {
-		return nil, fmt.Errorf("pulling %s: %w", ref, classify(err))
-	}
-	return img, nil
-}
-
-// insecure: loopback registries and the listed ones speak plain http.
-func insecure(ref string, list []string) bool {
-	host, _, _ := strings.Cut(ref, "/")
-	if slices.Contains(list, host) {
-		return true
-	}
-	h, _, err := net.SplitHostPort(host)
-	if err != nil {
-		h = host
-	}
-	if h == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(h)
-	return ip != nil && ip.IsLoopback()
-}
-
-// fromLayout reads DIR[:TAG] (TAG defaults to latest, matched against the
-// org.opencontainers.image.ref.name annotation; a layout holding a single
-// image needs no tag).
-func fromLayout(spec string) (v1.Image, error) {
-	dir, tag := spec, ""
-	if i := strings.LastIndexByte(spec, ':'); i >= 0 && !strings.Contains(spec[i+1:], "/") {
-		dir, tag = spec[:i], spec[i+1:]
-	}
-	p, err := layout.FromPath(dir)
-	if err != nil {
-		return nil, fmt.Errorf("image %s%s: %w: not an OCI layout: %v", PrefixLayout, spec, hypercore.ErrNotFound, err)
-	}
-	idx, err := p.ImageIndex()
-	if err != nil {
-		return nil, fmt.Errorf("image %s%s: %w", PrefixLayout, spec, hypercore.ErrInvalid)
-	}
-	im, err := idx.IndexManifest()
-	if err != nil {
-		return nil, fmt.Errorf("image %s%s: %w: %v", PrefixLayout, spec, hypercore.ErrInvalid, err)
-	}
-	want := tag
-	if want == "" {
-		want = "latest"
-	}
-	var match *v1.Descriptor
-	for i, d := range im.Manifests {
-		if d.Annotations["org.opencontainers.image.ref.name"] == want {
-			match = &im.Manifests[i]
-		}
-	}
-	if match == nil && tag == "" && len(im.Manifests) == 1 {
-		match = &im.Manifests[0]
-	}
-	if match == nil {
-		return nil, fmt.Errorf("image %s%s: %w: no image tagged %q in the layout", PrefixLayout, spec, hypercore.ErrNotFound, want)
-	}
-	return idx.Image(match.Digest)
-}
-
-// classify maps registry errors onto hypercore's classes.
-func classify(err error) error {
-	var te *transport.Error
-	if errors.As(err, &te) {
-		switch te.StatusCode {
-		case 404:
-			return fmt.Errorf("%w: %v", hypercore.ErrNotFound, err)
-		case 401, 403:
-			return fmt.Errorf("%w: %v", hypercore.ErrPermission, err)
-		}
-		return fmt.Errorf("%w: %v", hypercore.ErrUnavailable, err)
-	}
-	var ne net.Error
-	if errors.As(err, &ne) {
-		return fmt.Errorf("%w: %v", hypercore.ErrUnavailable, err)
-	}
-	return err
 }
