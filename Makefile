@@ -7,7 +7,7 @@ LDFLAGS   := -X github.com/vistara-labs/vimana/internal/buildinfo.Version=$(VERS
              -X github.com/vistara-labs/vimana/internal/buildinfo.Commit=$(COMMIT)
 BIN       := bin/vimana
 
-.PHONY: help setup build test test-short vet fmt hello-image run-hello bench clean
+.PHONY: proto help setup build test test-short vet fmt hello-image run-hello bench clean
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -40,3 +40,9 @@ bench: build ## benchmark harnesses (figures go to docs/benchmarks.md)
 
 clean: ## remove build outputs
 	rm -rf bin
+
+proto: ## regenerate api/ Go code (protoc from Debian; plugins via go install)
+	GOBIN=$(CURDIR)/bin $(GO) install google.golang.org/protobuf/cmd/protoc-gen-go@v1.36.12
+	GOBIN=$(CURDIR)/bin $(GO) install connectrpc.com/connect/cmd/protoc-gen-connect-go@v1.21.1
+	PATH=$(CURDIR)/bin:$$PATH protoc -I api --go_out=api --go_opt=paths=source_relative \
+		--connect-go_out=api --connect-go_opt=paths=source_relative api/vimana/v1/vimana.proto

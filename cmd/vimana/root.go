@@ -55,5 +55,6 @@ func subcommands() []func() *cobra.Command {
 		newImageCmd,
 		newHardwareCmd,
 		newNodeCmd,
+		newSpacecoreCmd,
 	}
 }

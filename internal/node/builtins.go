@@ -1,6 +1,8 @@
 package node
 
 import (
+	"path/filepath"
+
 	"github.com/vistara-labs/vimana/internal/hypercore"
 	"github.com/vistara-labs/vimana/internal/hypercore/sandbox"
 )
@@ -17,4 +19,17 @@ var reexecHooks = []func() bool{
 // this binary, container inits included, so it only fills a map.
 func init() {
 	hypercore.Register(hypercore.IsolationSandbox, sandbox.Factory)
+}
+
+// providers builds the node's providers from its config. Providers that
+// cannot run here are still returned; their Probe says why, and the
+// supervisor refuses spacecores that ask for them.
+func providers(home string, cfg Config) (map[hypercore.Isolation]hypercore.Provider, error) {
+	sb, err := sandbox.New(filepath.Join(home, "hypercore", "sandbox"), sandbox.Options{
+		Bridge: cfg.Sandbox.Bridge, Subnet: cfg.Sandbox.Subnet, CgroupParent: cfg.Sandbox.CgroupParent,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return map[hypercore.Isolation]hypercore.Provider{hypercore.IsolationSandbox: sb}, nil
 }

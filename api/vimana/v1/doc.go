@@ -1,0 +1,3 @@
+// Package vimanav1 holds the Go code generated from vimana.proto (`make
+// proto`): the node API's messages. Do not edit the generated files.
+package vimanav1

@@ -1,0 +1,43 @@
+package api
+
+import (
+	"context"
+	"crypto/ed25519"
+	"net"
+	"net/http"
+	"time"
+
+	"connectrpc.com/connect"
+	"github.com/vistara-labs/vimana/api/vimana/v1/vimanav1connect"
+)
+
+// Client is the Go client the CLI uses.
+type Client struct {
+	Spacecores vimanav1connect.SpacecoreServiceClient
+	Node       vimanav1connect.NodeServiceClient
+}
+
+// DialUnix talks to the node's local admin socket.
+func DialUnix(socket string) *Client {
+	hc := &http.Client{Transport: &http.Transport{
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			var d net.Dialer
+			return d.DialContext(ctx, "unix", socket)
+		},
+	}}
+	return newClient(hc, "http://vimana.sock")
+}
+
+// DialTCP talks to a node API at baseURL (e.g. http://127.0.0.1:7740),
+// signing every request with key.
+func DialTCP(baseURL string, key ed25519.PrivateKey) *Client {
+	hc := &http.Client{Transport: &http.Transport{ResponseHeaderTimeout: 0, IdleConnTimeout: 90 * time.Second}}
+	return newClient(hc, baseURL, connect.WithInterceptors(SignInterceptor(key, nil)))
+}
+
+func newClient(hc *http.Client, base string, opts ...connect.ClientOption) *Client {
+	return &Client{
+		Spacecores: vimanav1connect.NewSpacecoreServiceClient(hc, base, opts...),
+		Node:       vimanav1connect.NewNodeServiceClient(hc, base, opts...),
+	}
+}

@@ -1,0 +1,268 @@
+package node
+
+import (
+	"bufio"
+	"context"
+	"crypto/ed25519"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/vistara-labs/vimana/internal/api"
+	"github.com/vistara-labs/vimana/internal/hypercore"
+	"github.com/vistara-labs/vimana/internal/image"
+	"github.com/vistara-labs/vimana/internal/resources"
+	"github.com/vistara-labs/vimana/internal/spacecore"
+	"golang.org/x/sync/errgroup"
+	"golang.org/x/sys/unix"
+)
+
+// AuthorizedKeysFile lists, one hex ed25519 public key per line, who may
+// use the TCP API (until the microchain's wallets own leases).
+const AuthorizedKeysFile = "authorized_keys"
+
+// Run is `vimana node start`: it loads the home, starts the supervisor,
+// the API (TCP and unix socket), the gateway and the metrics endpoint in
+// that order, and stops them in reverse when ctx ends. Spacecores keep
+// running across a daemon stop or crash and are re-adopted at the next
+// start. ready, when set, is called once everything listens.
+func Run(ctx context.Context, home string, log *slog.Logger, ready func(Endpoints)) error {
+	cfg, err := LoadConfig(home)
+	if err != nil {
+		return err
+	}
+	key, err := LoadKey(home)
+	if err != nil {
+		return err
+	}
+	unlock, err := lockHome(home)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+
+	provs, err := providers(home, cfg)
+	if err != nil {
+		return err
+	}
+	store, err := image.Open(filepath.Join(home, "images"))
+	if err != nil {
+		return err
+	}
+	rep, err := resources.Discover(ctx)
+	if err != nil {
+		return fmt.Errorf("hardware discovery: %w", err)
+	}
+	policy := resources.DefaultPolicy()
+	policy.Reserved.MilliCPU = int64(cfg.Capacity.ReservedCores * 1000)
+	if mem, err := parseBytes(cfg.Capacity.ReservedMemory); err == nil {
+		policy.Reserved.MemoryBytes = mem
+	} else {
+		return fmt.Errorf("%w: config [capacity]: reserved_memory: %v", hypercore.ErrInvalid, err)
+	}
+	policy.CPUOvercommit, policy.MemoryOvercommit, policy.DiskOvercommit = cfg.Capacity.Overcommit, cfg.Capacity.Overcommit, cfg.Capacity.Overcommit
+	ledger, err := resources.NewLedger(rep.Capacity(), policy)
+	if err != nil {
+		return fmt.Errorf("config [capacity]: %w", err)
+	}
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	sup, err := spacecore.Open(ctx, spacecore.Options{
+		DBPath: filepath.Join(home, "spacecore.db"), LogDir: filepath.Join(home, "logs"),
+		Providers: provs, Resolver: imageResolver{store: store}, Admitter: ledger,
+		Backoff:   spacecore.Backoff{Base: cfg.Supervisor.BackoffBase.Duration, Max: cfg.Supervisor.BackoffMax.Duration},
+		StopGrace: cfg.Supervisor.StopGrace.Duration, Registry: reg, Logger: log,
+	})
+	if err != nil {
+		return err
+	}
+	defer sup.Close()
+
+	ep := Endpoints{API: "http://" + cfg.API.Listen, Socket: filepath.Join(home, cfg.API.Socket)}
+	deps := api.Deps{
+		Supervisor:    sup,
+		URLs:          func(id string) []string { return gatewayURLs(cfg, id) },
+		Hardware:      func(ctx context.Context) (any, error) { return resources.Discover(ctx) },
+		NodePublicKey: key.PublicKey,
+		Authorized:    authorizer(home, key.PublicKey),
+	}
+	apiHandler := withAPIMetrics(reg, api.Handler(deps, false))
+	servers := []*server{
+		{name: "api", addr: cfg.API.Listen, handler: apiHandler},
+		{name: "api-socket", unix: ep.Socket, handler: api.Handler(deps, true)},
+		{name: "gateway", addr: cfg.Gateway.Listen, handler: newGateway(cfg, sup, reg, log)},
+	}
+	if cfg.Metrics.Listen != "" {
+		servers = append(servers, &server{name: "metrics", addr: cfg.Metrics.Listen, handler: promhttp.HandlerFor(reg, promhttp.HandlerOpts{})})
+		ep.Metrics = "http://" + cfg.Metrics.Listen + "/metrics"
+	}
+	ep.Gateway = "http://" + cfg.Gateway.Listen
+	for _, s := range servers {
+		if err := s.listen(); err != nil {
+			for _, o := range servers {
+				o.close()
+			}
+			return err
+		}
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return sup.Run(gctx) })
+	for _, s := range servers {
+		g.Go(func() error { return s.serve(gctx) })
+	}
+	log.Info("node started", "home", home, "api", ep.API, "socket", ep.Socket, "gateway", ep.Gateway, "metrics", ep.Metrics, "node_key", key.PublicKey)
+	if ready != nil {
+		ready(ep)
+	}
+	err = g.Wait()
+	log.Info("node stopped")
+	if errors.Is(err, context.Canceled) {
+		return nil
+	}
+	return err
+}
+
+// Endpoints are where a running node listens.
+type Endpoints struct {
+	API     string `json:"api"`
+	Socket  string `json:"socket"`
+	Gateway string `json:"gateway"`
+	Metrics string `json:"metrics,omitempty"`
+}
+
+func gatewayURLs(cfg Config, id string) []string {
+	_, port, _ := net.SplitHostPort(cfg.Gateway.Listen)
+	host, _, _ := net.SplitHostPort(cfg.Gateway.Listen)
+	if host == "" || host == "0.0.0.0" {
+		host = "127.0.0.1"
+	}
+	return []string{
+		fmt.Sprintf("http://%s.%s:%s/", id, cfg.Gateway.BaseDomain, port),
+		fmt.Sprintf("http://%s:%s/sc/%s/", host, port, id),
+	}
+}
+
+// authorizer accepts the node's own key and the keys in authorized_keys
+// (re-read on every call so edits need no restart).
+func authorizer(home, nodeKey string) func(string) bool {
+	return func(k string) bool {
+		if k == nodeKey {
+			return true
+		}
+		f, err := os.Open(filepath.Join(home, AuthorizedKeysFile))
+		if err != nil {
+			return false
+		}
+		defer f.Close()
+		sc := bufio.NewScanner(f)
+		for sc.Scan() {
+			line := strings.TrimSpace(sc.Text())
+			if line != "" && !strings.HasPrefix(line, "#") && strings.EqualFold(strings.Fields(line)[0], k) {
+				return true
+			}
+		}
+		return false
+	}
+}
+
+// NodePrivateKey returns the node key's private half (for clients that
+// sign as the node, e.g. the local CLI over TCP).
+func NodePrivateKey(home string) (ed25519.PrivateKey, error) {
+	k, err := LoadKey(home)
+	if err != nil {
+		return nil, err
+	}
+	b, _ := hex.DecodeString(k.PrivateKey)
+	return ed25519.PrivateKey(b), nil
+}
+
+// lockHome makes sure one daemon runs per home.
+func lockHome(home string) (func(), error) {
+	f, err := os.OpenFile(filepath.Join(home, "daemon.lock"), os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("%w: another vimana node is running with home %s", hypercore.ErrAlreadyExists, home)
+	}
+	return func() { f.Close() }, nil
+}
+
+// server is one listener of the daemon.
+type server struct {
+	name, addr, unix string
+	handler          http.Handler
+	ln               net.Listener
+	srv              *http.Server
+}
+
+func (s *server) listen() error {
+	var err error
+	if s.unix != "" {
+		_ = os.Remove(s.unix) // a stale socket from a crash
+		s.ln, err = net.Listen("unix", s.unix)
+		if err == nil {
+			err = os.Chmod(s.unix, 0o600) // local admin only
+		}
+	} else {
+		s.ln, err = net.Listen("tcp", s.addr)
+	}
+	if err != nil {
+		return fmt.Errorf("%s: listening: %w", s.name, err)
+	}
+	s.srv = &http.Server{Handler: s.handler, ReadHeaderTimeout: 10 * time.Second}
+	// HTTP/1.1 for JSON and connect clients, cleartext HTTP/2 for gRPC.
+	s.srv.Protocols = new(http.Protocols)
+	s.srv.Protocols.SetHTTP1(true)
+	s.srv.Protocols.SetUnencryptedHTTP2(true)
+	return nil
+}
+
+func (s *server) serve(ctx context.Context) error {
+	errc := make(chan error, 1)
+	go func() { errc <- s.srv.Serve(s.ln) }()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("%s: %w", s.name, err)
+	case <-ctx.Done():
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = s.srv.Shutdown(sctx)
+		if s.unix != "" {
+			_ = os.Remove(s.unix)
+		}
+		return nil
+	}
+}
+
+func (s *server) close() {
+	if s.ln != nil {
+		s.ln.Close()
+	}
+}
+
+func parseBytes(s string) (int64, error) {
+	var n float64
+	var unit string
+	if _, err := fmt.Sscanf(strings.TrimSpace(s), "%g%s", &n, &unit); err != nil {
+		return 0, fmt.Errorf("%q: want e.g. 1GiB", s)
+	}
+	mult := map[string]float64{"B": 1, "KiB": 1 << 10, "MiB": 1 << 20, "GiB": 1 << 30, "TiB": 1 << 40, "KB": 1e3, "MB": 1e6, "GB": 1e9, "TB": 1e12}
+	m, ok := mult[unit]
+	if !ok {
+		return 0, fmt.Errorf("%q: unknown unit %q", s, unit)
+	}
+	return int64(n * m), nil
+}
