@@ -165,3 +165,100 @@ func TestNodeEndToEnd(t *testing.T) {
 		t.Errorf("firewall rules of %s left after rm", run.ID)
 	}
 }
+
+// TestNodeKill9With50 is the issue's reliability case: kill -9 the daemon
+// with 50 running spacecores; after restart all 50 are listed and serving,
+// with no duplicates and nothing leaked.
+func TestNodeKill9With50(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("the node daemon runs sandboxes: needs root; CI runs this as root")
+	}
+	if testing.Short() {
+		t.Skip("starts 50 sandboxes; skipped with -short")
+	}
+	const n = 50
+	bin := buildVimana(t)
+	dir := t.TempDir()
+	home := filepath.Join(dir, "home")
+	d := &daemon{t: t, bin: bin, home: home}
+	d.vimana("node", "init")
+	cfg, _ := node.LoadConfig(home)
+	cfg.API.Listen = fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	cfg.Gateway.Listen = fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	cfg.Metrics.Listen = ""
+	node.WriteConfig(home, cfg)
+	d.log, _ = os.Create(filepath.Join(dir, "daemon.log"))
+	d.start()
+	var ids []string
+	t.Cleanup(func() {
+		for _, id := range ids {
+			exec.Command(bin, "--home", home, "sc", "rm", id).Run()
+		}
+		if d.cmd.ProcessState == nil {
+			d.cmd.Process.Signal(syscall.SIGTERM)
+			d.cmd.Wait()
+		}
+	})
+	hello := imagetest.GoBinary(t, "./examples/hello")
+	img, _ := image.Build(image.BuildOptions{Binary: hello, Path: "/hello", Ports: []string{"8080"}})
+	if err := image.WriteLayout(img, filepath.Join(dir, "image"), "latest"); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < n; i++ {
+		hacFile := filepath.Join(dir, fmt.Sprintf("hac-%d.toml", i))
+		os.WriteFile(hacFile, []byte(fmt.Sprintf(`[spacecore]
+name = "many-%d"
+[image]
+ref = "oci-layout:image:latest"
+[hardware]
+cores = 0.01
+memory = "16MiB"
+disk = "8MiB"
+[network]
+egress = false
+ports = [{ port = 8080 }]
+`, i)), 0o644)
+		var run struct{ ID, URL string }
+		if err := json.Unmarshal(d.vimana("sc", "run", hacFile, "-o", "json"), &run); err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, run.ID)
+	}
+	d.kill9()
+	d.start()
+	var list []struct {
+		Id    string `json:"id"`
+		Phase string `json:"phase"`
+	}
+	if err := json.Unmarshal(d.vimana("sc", "ls", "-o", "json"), &list); err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]bool{}
+	for _, s := range list {
+		if seen[s.Id] {
+			t.Errorf("duplicate %s", s.Id)
+		}
+		seen[s.Id] = true
+	}
+	if len(list) != n {
+		t.Fatalf("after kill -9 and restart: %d spacecores listed, want %d", len(list), n)
+	}
+	for _, id := range ids {
+		if b := get(t, fmt.Sprintf("http://%s/sc/%s/", cfg.Gateway.Listen, id), ""); !strings.HasPrefix(b, "hello from") {
+			t.Errorf("%s after restart: %q", id, b)
+		}
+	}
+	// One machine per spacecore: no duplicates on the provider side.
+	ents, _ := os.ReadDir(filepath.Join(home, "hypercore", "sandbox", "machines"))
+	if len(ents) != n {
+		t.Errorf("%d machines on the provider, want %d", len(ents), n)
+	}
+	for _, id := range ids {
+		d.vimana("sc", "rm", id)
+	}
+	ids = nil
+	ents, _ = os.ReadDir(filepath.Join(home, "hypercore", "sandbox", "machines"))
+	if len(ents) != 0 {
+		t.Errorf("%d machines left after rm", len(ents))
+	}
+}
