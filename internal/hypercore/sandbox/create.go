@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/opencontainers/runc/libcontainer/specconv"
@@ -57,6 +58,7 @@ func (p *Provider) Create(ctx context.Context, id string, spec hypercore.Machine
 	}
 	oci, err := ocispec.Build(spec, ocispec.Options{
 		RootFS:      merged,
+		Hostname:    hostnameFor(id, spec.Name),
 		CgroupsPath: filepath.Join(p.opts.CgroupParent, id),
 		NoSeccomp:   p.opts.NoSeccomp,
 		DefaultPids: p.opts.DefaultPids,
@@ -69,11 +71,45 @@ func (p *Provider) Create(ctx context.Context, id string, spec hypercore.Machine
 	if _, err := specconv.CreateLibcontainerConfig(&specconv.CreateOpts{CgroupName: id, Spec: oci, NoNewKeyring: true}); err != nil {
 		return fmt.Errorf("creating sandbox %s: %w: %v", id, hypercore.ErrInvalid, err)
 	}
+	em, err := etcMounts(filepath.Join(dir, "rw"), oci.Hostname, ipOf(m.Net), p.opts.DNS)
+	if err != nil {
+		return fmt.Errorf("creating sandbox %s: %w", id, err)
+	}
+	oci.Mounts = append(oci.Mounts, em...)
 	m.OCI = oci
 	if err := p.saveMeta(m); err != nil {
 		return fmt.Errorf("creating sandbox %s: %w", id, err)
 	}
 	return nil
+}
+
+// hostnameFor makes a DNS label of the spacecore's name, falling back to
+// the id: an empty hostname would leave the host's name visible inside.
+func hostnameFor(id, name string) string {
+	var b strings.Builder
+	for _, r := range strings.ToLower(name) {
+		switch {
+		case r >= 'a' && r <= 'z', r >= '0' && r <= '9', r == '-':
+			b.WriteRune(r)
+		case r == '_' || r == '.' || r == ' ':
+			b.WriteByte('-')
+		}
+	}
+	h := strings.Trim(b.String(), "-")
+	if len(h) > 63 {
+		h = strings.Trim(h[:63], "-")
+	}
+	if h == "" {
+		return id
+	}
+	return h
+}
+
+func ipOf(ns *netState) string {
+	if ns == nil {
+		return ""
+	}
+	return ns.IP
 }
 
 // needsNetwork: a machine that publishes nothing and may not egress needs

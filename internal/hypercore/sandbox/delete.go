@@ -45,7 +45,7 @@ func (p *Provider) teardown(id string, m *meta) error {
 	_ = os.RemoveAll(filepath.Join(p.lcRoot(), id)) // a start that failed half-way
 	// libcontainer's Destroy leaves the per-id dirs on some v1
 	// controllers when it races with the exiting init; sweep them.
-	removeCgroupDirs(filepath.Join(p.opts.CgroupParent, id))
+	removeCgroupDirs(p.opts.CgroupParent, id)
 	if m != nil && m.Net != nil {
 		if err := p.net.unpublish(id, m.Net, m.Spec.Network.Egress, m.Ports); err != nil {
 			errs = append(errs, err)
@@ -76,20 +76,5 @@ func waitStopped(c *libcontainer.Container) {
 			return
 		}
 		time.Sleep(10 * time.Millisecond)
-	}
-}
-
-// removeCgroupDirs removes rel (e.g. /vimana/<id>) under every mounted
-// hierarchy: v1 controllers and the v2 (unified) mount.
-func removeCgroupDirs(rel string) {
-	ents, err := os.ReadDir("/sys/fs/cgroup")
-	if err != nil {
-		return
-	}
-	_ = unix.Rmdir(filepath.Join("/sys/fs/cgroup", rel)) // pure v2
-	for _, e := range ents {
-		if e.IsDir() {
-			_ = unix.Rmdir(filepath.Join("/sys/fs/cgroup", e.Name(), rel))
-		}
 	}
 }

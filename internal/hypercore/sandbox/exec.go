@@ -12,14 +12,12 @@ import (
 
 // Exec implements hypercore.Provider: the process joins the machine's
 // namespaces and cgroup with the machine's seccomp profile, capabilities
-// and no-new-privileges. TTY mode is not supported yet (the request is
-// refused rather than silently run without one).
+// and no-new-privileges. With TTY it gets a pseudo-terminal from the
+// machine's own devpts (libcontainer hands us the master over a socket);
+// Stdout then carries the merged output.
 func (p *Provider) Exec(ctx context.Context, id string, req hypercore.ExecRequest) (int, error) {
 	if len(req.Args) == 0 {
 		return 0, fmt.Errorf("exec in %s: %w: no args", id, hypercore.ErrInvalid)
-	}
-	if req.TTY {
-		return 0, fmt.Errorf("exec in %s: %w: tty exec is not supported by the sandbox provider yet", id, hypercore.ErrInvalid)
 	}
 	st, err := p.State(ctx, id)
 	if err != nil {
@@ -44,7 +42,7 @@ func (p *Provider) Exec(ctx context.Context, id string, req hypercore.ExecReques
 	if err != nil {
 		return 0, fmt.Errorf("exec in %s: %w: user %q", id, hypercore.ErrInvalid, user)
 	}
-	env := envOf(m.Spec)
+	env := envOf(m)
 	env = append(env, req.Env...)
 	cwd := req.Dir
 	if cwd == "" {
@@ -57,12 +55,25 @@ func (p *Provider) Exec(ctx context.Context, id string, req hypercore.ExecReques
 	if stderr == nil {
 		stderr = io.Discard
 	}
-	proc := &libcontainer.Process{
-		Args: req.Args, Env: env, Cwd: cwd, UID: uid, GID: gid,
-		Stdin: req.Stdin, Stdout: stdout, Stderr: stderr,
+	proc := &libcontainer.Process{Args: req.Args, Env: env, Cwd: cwd, UID: uid, GID: gid}
+	var tty *ttyExec
+	if req.TTY {
+		if tty, err = newTTYExec(proc); err != nil {
+			return 0, fmt.Errorf("exec in %s: %w", id, err)
+		}
+		defer tty.close()
+	} else {
+		proc.Stdin, proc.Stdout, proc.Stderr = req.Stdin, stdout, stderr
 	}
 	if err := c.Run(proc); err != nil {
 		return 0, fmt.Errorf("exec in %s: %w", id, err)
+	}
+	if tty != nil {
+		if err := tty.attach(req.Stdin, stdout); err != nil {
+			_ = proc.Signal(unix.SIGKILL)
+			_, _ = proc.Wait()
+			return 0, fmt.Errorf("exec in %s: tty: %w", id, err)
+		}
 	}
 	done := make(chan struct{})
 	go func() {
@@ -74,6 +85,9 @@ func (p *Provider) Exec(ctx context.Context, id string, req hypercore.ExecReques
 	}()
 	ps, werr := proc.Wait()
 	close(done)
+	if tty != nil {
+		tty.drain()
+	}
 	ex := exitFrom(ps, werr)
 	return ex.Code, nil
 }

@@ -17,7 +17,10 @@ import (
 //	filter INPUT   -i <bridge> -> VIMANA-INPUT: established ok, else DROP
 //	               (a spacecore reaches no host address or port, loopback
 //	               included)
-//	filter FORWARD -> VIMANA-FORWARD: -> VIMANA-MACHINES (per-machine
+//	filter FORWARD -> VIMANA-FORWARD: bridge to bridge DROP (no
+//	               spacecore to spacecore, not even hairpinned through a
+//	               published port), bridge to link-local DROP (cloud
+//	               metadata services), -> VIMANA-MACHINES (per-machine
 //	               accepts: DNATed published ports in, egress out), then
 //	               established back in ok, anything else from or to the
 //	               bridge DROP (no egress unless allowed; no spacecore to
@@ -67,6 +70,8 @@ func (n *network) baseRules() error {
 -A VIMANA-INPUT -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT
 -A VIMANA-INPUT -j DROP
 -F VIMANA-FORWARD
+-A VIMANA-FORWARD -i %[1]s -o %[1]s -j DROP
+-A VIMANA-FORWARD -i %[1]s -d 169.254.0.0/16 -j DROP
 -A VIMANA-FORWARD -j VIMANA-MACHINES
 -A VIMANA-FORWARD -o %[1]s -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT
 -A VIMANA-FORWARD -i %[1]s -j DROP
@@ -133,16 +138,27 @@ func machineRules(op, id, ip string, egress bool, ports []hypercore.Port) string
 }
 
 // publish resolves host ports (0 = pick a free one), refuses ports that
-// are taken, and installs id's rules.
+// are taken, and installs id's rules. On error it returns the ports
+// claimed so far (the caller's teardown releases them) and no rule is in
+// place: the rules go in as one batch after every port is claimed.
 func (n *network) publish(id string, st *netState, nw hypercore.Network) ([]hypercore.Port, error) {
 	var ports []hypercore.Port
 	for _, p := range nw.Ports {
 		if p.Protocol == "" {
 			p.Protocol = "tcp"
 		}
-		hp, err := reservePort(p)
+		if p.Protocol != "tcp" && p.Protocol != "udp" {
+			return ports, fmt.Errorf("%w: port %d: protocol %q (want tcp or udp)", hypercore.ErrInvalid, p.Port, p.Protocol)
+		}
+		if p.Port < 1 || p.Port > 65535 || p.HostPort < 0 || p.HostPort > 65535 {
+			return ports, fmt.Errorf("%w: port %d -> host port %d out of range", hypercore.ErrInvalid, p.Port, p.HostPort)
+		}
+		if p.HostIP != "" && net.ParseIP(p.HostIP).To4() == nil {
+			return ports, fmt.Errorf("%w: host ip %q: want an IPv4 address", hypercore.ErrInvalid, p.HostIP)
+		}
+		hp, err := reservePort(id, p)
 		if err != nil {
-			return nil, err
+			return ports, err
 		}
 		p.HostPort = hp
 		ports = append(ports, p)
@@ -152,34 +168,9 @@ func (n *network) publish(id string, st *netState, nw hypercore.Network) ([]hype
 		return ports, nil
 	}
 	if err := iptablesRestore(rules); err != nil {
-		return nil, fmt.Errorf("firewall: %w", err)
+		return ports, fmt.Errorf("firewall: %w", err)
 	}
 	return ports, nil
-}
-
-// reservePort checks that the host port is free by binding it (and picks
-// one when HostPort is 0). DNAT would otherwise silently steal traffic from
-// a host service.
-func reservePort(p hypercore.Port) (int, error) {
-	host := p.HostIP
-	if host == "" {
-		host = "0.0.0.0"
-	}
-	addr := net.JoinHostPort(host, itoa(p.HostPort))
-	if p.Protocol == "udp" {
-		c, err := net.ListenPacket("udp4", addr)
-		if err != nil {
-			return 0, fmt.Errorf("%w: host port %s/udp is taken: %v", hypercore.ErrResources, addr, err)
-		}
-		defer c.Close()
-		return c.LocalAddr().(*net.UDPAddr).Port, nil
-	}
-	l, err := net.Listen("tcp4", addr)
-	if err != nil {
-		return 0, fmt.Errorf("%w: host port %s/tcp is taken: %v", hypercore.ErrResources, addr, err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
 // unpublish removes id's rules: first as one batch, and rule by rule if
@@ -187,6 +178,9 @@ func reservePort(p hypercore.Port) (int, error) {
 func (n *network) unpublish(id string, st *netState, egress bool, ports []hypercore.Port) error {
 	if st == nil || st.IP == "" {
 		return nil
+	}
+	for _, p := range ports {
+		releasePort(id, p.Protocol, p.HostPort)
 	}
 	rules := machineRules("-D", id, st.IP, egress, ports)
 	if rules == "" || iptablesRestore(rules) == nil {

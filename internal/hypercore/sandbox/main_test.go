@@ -7,9 +7,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-
-	"github.com/vistara-labs/vimana/internal/hypercore"
-	"github.com/vistara-labs/vimana/internal/hypercore/hypercoretest"
 )
 
 func TestMain(m *testing.M) {
@@ -24,13 +21,18 @@ func TestMain(m *testing.M) {
 // reason the sandbox cannot run here.
 func newTestProvider(t *testing.T) *Provider {
 	t.Helper()
+	return newTestProviderOpts(t, Options{})
+}
+
+func newTestProviderOpts(t *testing.T, opts Options) *Provider {
+	t.Helper()
 	if os.Geteuid() != 0 {
 		t.Skip("sandbox tests need root (cgroups, namespaces, iptables); CI runs them as root")
 	}
 	if testing.Short() {
 		t.Skip("sandbox tests start real containers; skipped with -short")
 	}
-	p, err := New(t.TempDir(), Options{})
+	p, err := New(t.TempDir(), opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -49,12 +51,8 @@ func checkClean(t *testing.T, p *Provider, id string) {
 	if _, err := os.Stat(filepath.Join(p.lcRoot(), id)); !os.IsNotExist(err) {
 		t.Errorf("libcontainer state of %s still exists", id)
 	}
-	ents, _ := os.ReadDir("/sys/fs/cgroup")
-	for _, e := range ents {
-		d := filepath.Join("/sys/fs/cgroup", e.Name(), p.opts.CgroupParent, id)
-		if _, err := os.Stat(d); err == nil {
-			t.Errorf("cgroup %s left behind", d)
-		}
+	for _, d := range cgroupLeftovers(p.opts.CgroupParent, id, false) {
+		t.Errorf("cgroup %s left behind", d)
 	}
 	mi, _ := os.ReadFile("/proc/1/mountinfo") // the host's view, whatever namespace this thread is in
 	for _, line := range strings.Split(string(mi), "\n") {
@@ -65,27 +63,17 @@ func checkClean(t *testing.T, p *Provider, id string) {
 	if _, err := os.Stat("/sys/class/net/" + vethName(id)); err == nil {
 		t.Errorf("veth of %s left behind", id)
 	}
+	if ents, _ := os.ReadDir(portsDir); len(ents) > 0 {
+		for _, e := range ents {
+			if b, _ := os.ReadFile(filepath.Join(portsDir, e.Name())); string(b) == id {
+				t.Errorf("host port claim %s of %s left behind", e.Name(), id)
+			}
+		}
+	}
 	for _, table := range []string{"filter", "nat"} {
 		out, err := exec.Command("iptables-save", "-t", table).Output()
 		if err == nil && strings.Contains(string(out), "vimana:"+id) {
 			t.Errorf("iptables %s rules of %s left behind", table, id)
 		}
 	}
-}
-
-func TestConformance(t *testing.T) {
-	var p *Provider
-	hypercoretest.Run(t, func(t *testing.T) hypercore.Provider {
-		p = newTestProvider(t)
-		return p
-	}, hypercoretest.Options{
-		Reopen: func(t *testing.T) hypercore.Provider {
-			p2, err := New(p.dir, p.opts)
-			if err != nil {
-				t.Fatal(err)
-			}
-			return p2
-		},
-		CheckClean: func(t *testing.T, id string) { checkClean(t, p, id) },
-	})
 }

@@ -10,9 +10,11 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 
 	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netlink/nl"
 	"github.com/vishvananda/netns"
 	"github.com/vistara-labs/vimana/internal/hypercore"
 )
@@ -82,6 +84,9 @@ func (n *network) setupHost() error {
 			return err
 		}
 	}
+	if err := pinBridgeMAC(br); err != nil {
+		return err
+	}
 	ones, _ := n.subnet.Mask.Size()
 	addr := &netlink.Addr{IPNet: &net.IPNet{IP: n.gw, Mask: net.CIDRMask(ones, 32)}}
 	if err := netlink.AddrAdd(br, addr); err != nil && !errors.Is(err, os.ErrExist) {
@@ -93,11 +98,19 @@ func (n *network) setupHost() error {
 	// Forwarding for egress and published ports; route_localnet so that
 	// 127.0.0.1:<host_port> can be DNATed onto the bridge (INPUT drops
 	// everything a machine sends to the host, so this opens nothing).
+	// IPv6 off on the bridge: the firewall is IPv4 only, and a bridge with
+	// a link-local address would let spacecores reach host services
+	// listening on [::] at fe80::<bridge>%eth0.
 	for path, v := range map[string]string{
 		"/proc/sys/net/ipv4/ip_forward":                           "1",
 		"/proc/sys/net/ipv4/conf/" + n.bridge + "/route_localnet": "1",
+		"/proc/sys/net/ipv6/conf/" + n.bridge + "/disable_ipv6":   "1",
 	} {
-		if err := os.WriteFile(path, []byte(v), 0o644); err != nil {
+		err := os.WriteFile(path, []byte(v), 0o644)
+		if errors.Is(err, os.ErrNotExist) && strings.Contains(path, "/ipv6/") {
+			continue // kernel without IPv6: nothing to turn off
+		}
+		if err != nil {
 			return fmt.Errorf("sysctl %s: %w", path, err)
 		}
 	}
@@ -105,6 +118,24 @@ func (n *network) setupHost() error {
 		return err
 	}
 	return n.baseRules()
+}
+
+// pinBridgeMAC gives the bridge a fixed address derived from its name.
+// Left alone, a bridge takes the lowest MAC of its ports, so the gateway's
+// MAC would change as spacecores come and go, leaving stale ARP entries
+// in every other spacecore.
+func pinBridgeMAC(br netlink.Link) error {
+	b, _ := os.ReadFile("/sys/class/net/" + br.Attrs().Name + "/addr_assign_type")
+	if strings.TrimSpace(string(b)) == "3" { // NET_ADDR_SET: already pinned
+		return nil
+	}
+	h := sha256.Sum256([]byte("vimana-bridge:" + br.Attrs().Name))
+	mac := net.HardwareAddr(h[:6])
+	mac[0] = (mac[0] | 0x02) &^ 0x01 // locally administered, unicast
+	if err := netlink.LinkSetHardwareAddr(br, mac); err != nil {
+		return fmt.Errorf("setting bridge %s address: %w", br.Attrs().Name, err)
+	}
+	return nil
 }
 
 func vethName(id string) string {
@@ -174,6 +205,10 @@ func (n *network) plumb(st *netState, pid int) error {
 	if err != nil {
 		return err
 	}
+	// Spacecores are IPv4 only (the firewall is iptables, not ip6tables):
+	// no IPv6 link-local address on either end (errors mean a kernel
+	// without IPv6).
+	_ = netlink.LinkSetIP6AddrGenMode(hl, nl.IN6_ADDR_GEN_MODE_NONE)
 	br, err := netlink.LinkByName(n.bridge)
 	if err != nil {
 		return err
@@ -217,6 +252,7 @@ func (n *network) configureInside(h *netlink.Handle, peer string, ip net.IP) err
 	if err := h.LinkSetName(l, "eth0"); err != nil {
 		return err
 	}
+	_ = h.LinkSetIP6AddrGenMode(l, nl.IN6_ADDR_GEN_MODE_NONE) // reset by the move between namespaces
 	ones, _ := n.subnet.Mask.Size()
 	if err := h.AddrAdd(l, &netlink.Addr{IPNet: &net.IPNet{IP: ip, Mask: net.CIDRMask(ones, 32)}}); err != nil {
 		return err

@@ -43,6 +43,10 @@ type Options struct {
 	CgroupParent string
 	// DefaultPids applies when a spec sets none; default 1024.
 	DefaultPids int64
+	// DNS are the nameservers written to each machine's resolv.conf;
+	// default: the host's non-loopback IPv4 nameservers, else 8.8.8.8 and
+	// 1.1.1.1.
+	DNS []string
 	// NoSeccomp turns the seccomp profile off (benchmarks only).
 	NoSeccomp bool
 }
@@ -145,7 +149,7 @@ func (p *Provider) machineDir(id string) string { return filepath.Join(p.dir, "m
 func (p *Provider) lcRoot() string              { return filepath.Join(p.dir, "lc") }
 
 func (p *Provider) saveMeta(m *meta) error {
-	b, err := json.MarshalIndent(m, "", "  ")
+	b, err := json.Marshal(m) // no indent: the OCI spec makes this hot on every start
 	if err != nil {
 		return err
 	}

@@ -69,6 +69,34 @@ func hostListener(t *testing.T, addr string) int {
 	return l.Addr().(*net.TCPAddr).Port
 }
 
+// hostListener6 listens on [::]:0 when the host has IPv6, else returns 0.
+func hostListener6(t *testing.T) int {
+	l, err := net.Listen("tcp6", "[::]:0")
+	if err != nil {
+		return 0
+	}
+	t.Cleanup(func() { l.Close() })
+	go http.Serve(l, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// bridgeLinkLocal checks that the bridge has no IPv6 address and returns
+// the EUI-64 link-local address it would have.
+func bridgeLinkLocal(t *testing.T, p *Provider) string {
+	br, err := netlink.LinkByName(p.net.bridge)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if addrs, _ := netlink.AddrList(br, netlink.FAMILY_V6); len(addrs) > 0 {
+		t.Errorf("bridge %s has IPv6 addresses %v: the IPv4 firewall does not cover them", p.net.bridge, addrs)
+	}
+	mac := br.Attrs().HardwareAddr
+	if len(mac) != 6 {
+		t.Fatalf("bridge MAC %v", mac)
+	}
+	return fmt.Sprintf("fe80::%02x%02x:%02xff:fe%02x:%02x%02x", mac[0]^2, mac[1], mac[2], mac[3], mac[4], mac[5])
+}
+
 // hostIP returns a non-loopback address of this host outside the bridge.
 func hostIP(t *testing.T, p *Provider) string {
 	addrs, _ := net.InterfaceAddrs()
@@ -90,11 +118,14 @@ func TestIsolationHostUnreachable(t *testing.T) {
 	if err := p.net.ensure(); err != nil {
 		t.Fatal(err)
 	}
+	onBridge := hostListener(t, p.net.gw.String()+":0")
 	targets := map[string]string{
 		"host loopback (container's own lo)": fmt.Sprintf("127.0.0.1:%d", lo),
-		"bridge gateway":                     fmt.Sprintf("%s:%d", p.net.gw, port),
+		"bridge gateway, wildcard listener":  fmt.Sprintf("%s:%d", p.net.gw, port),
+		"bridge gateway, bound listener":     fmt.Sprintf("%s:%d", p.net.gw, onBridge),
 		"host address":                       fmt.Sprintf("%s:%d", hostIP(t, p), port),
 	}
+
 	for name, addr := range targets {
 		ex, log := runTW(t, p, egress, hypercore.Resources{}, "dial", addr)
 		if ex.Code == 0 {
@@ -108,6 +139,27 @@ func TestIsolationHostUnreachable(t *testing.T) {
 		t.Fatalf("host cannot reach its own listener: %v", err)
 	}
 	c.Close()
+}
+
+// TestIsolationNoIPv6: the firewall is IPv4; with IPv6 link-local
+// addresses on the bridge and eth0, a spacecore reached host services on
+// [::] at fe80::<bridge>%eth0 (verified before the fix).
+func TestIsolationNoIPv6(t *testing.T) {
+	t.Parallel()
+	p := newTestProvider(t)
+	v6 := hostListener6(t)
+	if v6 == 0 {
+		t.Skip("host has no IPv6")
+	}
+	id := startTW(t, p, hypercore.MachineSpec{Name: "v6", Network: hypercore.Network{Egress: true}}, "sleep")
+	code, out := execOut(t, p, id, hypercore.ExecRequest{Args: []string{hypercoretest.TW, "cat", "/proc/net/if_inet6"}})
+	if code != 0 || strings.Contains(out, "eth0") {
+		t.Errorf("eth0 has IPv6 addresses inside the machine (exit %d):\n%s", code, out)
+	}
+	addr := fmt.Sprintf("[%s%%eth0]:%d", bridgeLinkLocal(t, p), v6)
+	if code, out := execOut(t, p, id, hypercore.ExecRequest{Args: []string{hypercoretest.TW, "dial", addr}}); code == 0 {
+		t.Errorf("host reachable over IPv6 at %s: %s", addr, out)
+	}
 }
 
 func TestIsolationSpacecoresCannotReachEachOther(t *testing.T) {
@@ -195,7 +247,6 @@ func outside(t *testing.T) string {
 	if err := <-errc; err != nil {
 		t.Fatal(err)
 	}
-	_ = netlink.LinkList // keep the import honest in builds without ip(8)
 	return nsAddr + ":9"
 }
 
@@ -249,6 +300,43 @@ func TestPortTaken(t *testing.T) {
 		t.Fatalf("Create with a taken host port: %v, want ErrResources", err)
 	}
 	checkClean(t, p, id)
+
+	// A port another spacecore publishes is taken too, though no host
+	// socket binds it (DNAT only).
+	first := hypercoretest.NewID("pub")
+	spec.Network.Ports = []hypercore.Port{{Port: 80}}
+	if err := p.Create(context.Background(), first, spec); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.Delete(context.Background(), first); checkClean(t, p, first) })
+	st, err := p.State(context.Background(), first)
+	if err != nil {
+		t.Fatal(err)
+	}
+	second := hypercoretest.NewID("taken")
+	spec.Network.Ports = []hypercore.Port{{Port: 80}, {Port: 81, HostPort: st.Ports[0].HostPort}}
+	if err := p.Create(context.Background(), second, spec); !errors.Is(err, hypercore.ErrResources) {
+		t.Fatalf("Create with a host port another spacecore publishes: %v, want ErrResources", err)
+	}
+	checkClean(t, p, second)
+}
+
+func TestForkBombHeldByPids(t *testing.T) {
+	t.Parallel()
+	p := newTestProvider(t)
+	ex, log := runTW(t, p, hypercore.Network{}, hypercore.Resources{Pids: 32}, "forkbomb", "1000")
+	if ex.Code != 0 || !strings.Contains(log, "forkbomb stopped after") {
+		t.Errorf("fork bomb under pids=32: exit %+v, log %q", ex, log)
+	}
+}
+
+func TestMemoryHogOOMKilled(t *testing.T) {
+	t.Parallel()
+	p := newTestProvider(t)
+	ex, log := runTW(t, p, hypercore.Network{}, hypercore.Resources{MemoryBytes: 32 << 20}, "memhog", "256")
+	if !ex.OOMKilled && ex.Code != 137 {
+		t.Errorf("memhog 256 MiB under 32 MiB: exit %+v, log %q", ex, log)
+	}
 }
 
 func TestSeccompBlocksMount(t *testing.T) {

@@ -15,6 +15,7 @@ import (
 	"github.com/opencontainers/runc/libcontainer"
 	"github.com/opencontainers/runc/libcontainer/specconv"
 	"github.com/vistara-labs/vimana/internal/hypercore"
+	"golang.org/x/sys/unix"
 )
 
 // machine is the in-process handle of a started machine: the waiter that
@@ -82,7 +83,7 @@ func (p *Provider) Start(ctx context.Context, id string) error {
 	uid, gid, _ := splitUser(m.Spec.Process.User)
 	proc := &libcontainer.Process{
 		Args:   m.Spec.Process.Args,
-		Env:    envOf(m.Spec),
+		Env:    envOf(m),
 		Cwd:    cwdOf(m.Spec),
 		UID:    uid,
 		GID:    gid,
@@ -92,7 +93,10 @@ func (p *Provider) Start(ctx context.Context, id string) error {
 	}
 	// Start creates the namespaces and parks the init before exec, so the
 	// network is in place before the workload's first instruction.
-	if err := c.Start(proc); err != nil {
+	unlock := lockCgroups(unix.LOCK_SH)
+	err = c.Start(proc)
+	unlock()
+	if err != nil {
 		_ = c.Destroy()
 		return fmt.Errorf("starting sandbox %s: %w", id, err)
 	}
@@ -208,13 +212,13 @@ func cwdOf(s hypercore.MachineSpec) string {
 	return s.Process.Cwd
 }
 
-func envOf(s hypercore.MachineSpec) []string {
-	env := append([]string(nil), s.Process.Env...)
+func envOf(m *meta) []string {
+	env := append([]string(nil), m.Spec.Process.Env...)
 	if !hasEnv(env, "PATH") {
 		env = append(env, "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
 	}
-	if !hasEnv(env, "HOSTNAME") && s.Name != "" {
-		env = append(env, "HOSTNAME="+s.Name)
+	if !hasEnv(env, "HOSTNAME") && m.OCI != nil && m.OCI.Hostname != "" {
+		env = append(env, "HOSTNAME="+m.OCI.Hostname)
 	}
 	return env
 }

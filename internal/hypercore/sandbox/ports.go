@@ -1,0 +1,97 @@
+package sandbox
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+
+	"github.com/vistara-labs/vimana/internal/hypercore"
+)
+
+// portsDir holds one claim file per published host port
+// ("<proto>-<port>", created O_EXCL, holding the machine id), shared by
+// every vimana process on the host. A DNAT rule does not bind the port,
+// so binding alone cannot tell that another spacecore already publishes
+// it; the claim can.
+const portsDir = "/run/vimana/ports"
+
+func claimPath(proto string, port int) string {
+	return filepath.Join(portsDir, proto+"-"+strconv.Itoa(port))
+}
+
+// claimPort records that id publishes port; false when another machine
+// holds it.
+func claimPort(id, proto string, port int) (bool, error) {
+	if err := os.MkdirAll(portsDir, 0o700); err != nil {
+		return false, err
+	}
+	f, err := os.OpenFile(claimPath(proto, port), os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
+	if errors.Is(err, os.ErrExist) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	_, err = f.WriteString(id)
+	f.Close()
+	return true, err
+}
+
+// releasePort drops id's claim on port, and only id's.
+func releasePort(id, proto string, port int) {
+	path := claimPath(proto, port)
+	if b, err := os.ReadFile(path); err == nil && string(b) == id {
+		_ = os.Remove(path)
+	}
+}
+
+// reservePort claims the host port of p for id (picking a free one when
+// HostPort is 0) after checking that no host socket has it bound: a DNAT
+// rule would otherwise silently steal a host service's traffic. A service
+// that binds the port later is not prevented (documented in
+// docs/sandbox.md).
+func reservePort(id string, p hypercore.Port) (int, error) {
+	for try := 0; try < 32; try++ {
+		hp, err := bindCheck(p)
+		if err != nil {
+			return 0, err
+		}
+		ok, err := claimPort(id, p.Protocol, hp)
+		if err != nil {
+			return 0, err
+		}
+		if ok {
+			return hp, nil
+		}
+		if p.HostPort != 0 {
+			return 0, fmt.Errorf("%w: host port %d/%s is published by another spacecore", hypercore.ErrResources, hp, p.Protocol)
+		}
+	}
+	return 0, fmt.Errorf("%w: no free host port for %d/%s", hypercore.ErrResources, p.Port, p.Protocol)
+}
+
+// bindCheck binds the host port briefly (port 0 picks a free one).
+func bindCheck(p hypercore.Port) (int, error) {
+	host := p.HostIP
+	if host == "" {
+		host = "0.0.0.0"
+	}
+	addr := net.JoinHostPort(host, strconv.Itoa(p.HostPort))
+	if p.Protocol == "udp" {
+		c, err := net.ListenPacket("udp4", addr)
+		if err != nil {
+			return 0, fmt.Errorf("%w: host port %s/udp is taken: %v", hypercore.ErrResources, addr, err)
+		}
+		defer c.Close()
+		return c.LocalAddr().(*net.UDPAddr).Port, nil
+	}
+	l, err := net.Listen("tcp4", addr)
+	if err != nil {
+		return 0, fmt.Errorf("%w: host port %s/tcp is taken: %v", hypercore.ErrResources, addr, err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
