@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"crypto/ed25519"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -19,8 +20,10 @@ import (
 //
 //	Vimana-Key:       hex ed25519 public key (the caller's identity and owner key)
 //	Vimana-Timestamp: unix milliseconds
+//	Vimana-Nonce:     16 random bytes, hex (identical requests in the same
+//	                  millisecond must still differ: ed25519 is deterministic)
 //	Vimana-Signature: hex ed25519 signature of
-//	                  procedure "\n" timestamp "\n" hex(sha256(deterministic proto of the request))
+//	                  procedure "\n" timestamp "\n" nonce "\n" hex(sha256(deterministic proto of the request))
 //
 // The server accepts keys listed in the node's authorized keys (until the
 // microchain's wallets exist), timestamps within MaxSkew, and each
@@ -30,6 +33,7 @@ const (
 	HeaderKey       = "Vimana-Key"
 	HeaderTimestamp = "Vimana-Timestamp"
 	HeaderSignature = "Vimana-Signature"
+	HeaderNonce     = "Vimana-Nonce"
 	MaxSkew         = 60 * time.Second
 )
 
@@ -44,7 +48,7 @@ func Identity(ctx context.Context) string {
 	return id
 }
 
-func signedPayload(procedure string, ts int64, msg any) ([]byte, error) {
+func signedPayload(procedure string, ts int64, nonce string, msg any) ([]byte, error) {
 	m, ok := msg.(proto.Message)
 	if !ok {
 		return nil, fmt.Errorf("request is not a protobuf message")
@@ -54,7 +58,7 @@ func signedPayload(procedure string, ts int64, msg any) ([]byte, error) {
 		return nil, err
 	}
 	sum := sha256.Sum256(b)
-	return []byte(procedure + "\n" + strconv.FormatInt(ts, 10) + "\n" + hex.EncodeToString(sum[:])), nil
+	return []byte(procedure + "\n" + strconv.FormatInt(ts, 10) + "\n" + nonce + "\n" + hex.EncodeToString(sum[:])), nil
 }
 
 // SignInterceptor signs every unary and server-streaming request with key.
@@ -72,10 +76,16 @@ type signer struct {
 
 func (s *signer) sign(procedure string, h interface{ Set(string, string) }, msg any) error {
 	ts := s.now().UnixMilli()
-	p, err := signedPayload(procedure, ts, msg)
+	nb := make([]byte, 16)
+	if _, err := rand.Read(nb); err != nil {
+		return err
+	}
+	nonce := hex.EncodeToString(nb)
+	p, err := signedPayload(procedure, ts, nonce, msg)
 	if err != nil {
 		return err
 	}
+	h.Set(HeaderNonce, nonce)
 	h.Set(HeaderKey, hex.EncodeToString(s.key.Public().(ed25519.PublicKey)))
 	h.Set(HeaderTimestamp, strconv.FormatInt(ts, 10))
 	h.Set(HeaderSignature, hex.EncodeToString(ed25519.Sign(s.key, p)))
@@ -131,11 +141,11 @@ func newVerifier(authorized func(string) bool) *verifier {
 	return &verifier{authorized: authorized, now: time.Now, seen: map[string]time.Time{}}
 }
 
-var errUnsigned = errors.New("request is not signed: set Vimana-Key, Vimana-Timestamp and Vimana-Signature")
+var errUnsigned = errors.New("request is not signed: set Vimana-Key, Vimana-Timestamp, Vimana-Nonce and Vimana-Signature")
 
 func (v *verifier) verify(procedure string, h interface{ Get(string) string }, msg any) (string, error) {
-	keyHex, tsStr, sigHex := h.Get(HeaderKey), h.Get(HeaderTimestamp), h.Get(HeaderSignature)
-	if keyHex == "" || tsStr == "" || sigHex == "" {
+	keyHex, tsStr, sigHex, nonce := h.Get(HeaderKey), h.Get(HeaderTimestamp), h.Get(HeaderSignature), h.Get(HeaderNonce)
+	if keyHex == "" || tsStr == "" || sigHex == "" || len(nonce) < 16 {
 		return "", connect.NewError(connect.CodeUnauthenticated, errUnsigned)
 	}
 	key, err := hex.DecodeString(keyHex)
@@ -154,7 +164,7 @@ func (v *verifier) verify(procedure string, h interface{ Get(string) string }, m
 	if err != nil {
 		return "", connect.NewError(connect.CodeUnauthenticated, errors.New("Vimana-Signature is not hex"))
 	}
-	p, err := signedPayload(procedure, ts, msg)
+	p, err := signedPayload(procedure, ts, nonce, msg)
 	if err != nil {
 		return "", connect.NewError(connect.CodeInvalidArgument, err)
 	}
