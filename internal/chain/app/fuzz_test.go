@@ -1,0 +1,32 @@
+package app
+
+import (
+	"bytes"
+	"testing"
+)
+
+func FuzzDecodeTx(f *testing.F) {
+	fx := newFixture(f)
+	valid := NewTransfer(fx.alice, testChainID, fx.bob.Address(), 1, 10, 0).Encode()
+	f.Add(valid)
+	f.Add([]byte(`{"body":{},"signature":""}`))
+	f.Add([]byte(`{}`))
+	f.Add(bytes.Replace(valid, []byte(`"nonce":0`), []byte(`"nonce":0,"x":1`), 1))
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		tx, code, err := DecodeTx(raw)
+		if code != CodeOK {
+			if tx != nil || err == nil {
+				t.Fatalf("code %d with tx %v, err %v", code, tx, err)
+			}
+			return
+		}
+		// Accepted input is canonical and round-trips.
+		if !bytes.Equal(tx.Encode(), raw) {
+			t.Fatalf("accepted non-canonical input %q", raw)
+		}
+		if len(raw) > MaxTxBytes {
+			t.Fatal("accepted oversized input")
+		}
+		tx.VerifySignature()
+	})
+}

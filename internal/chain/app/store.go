@@ -1,0 +1,147 @@
+package app
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"sort"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// Store persists committed state. The application keeps the whole state in
+// memory and hands the store each block's changes in Commit; the store
+// applies them atomically together with the block height and app hash.
+type Store interface {
+	// Load returns every committed key/value pair and the last committed
+	// height and app hash (0 and nil for a fresh store).
+	Load() (kv map[string][]byte, height int64, appHash []byte, err error)
+	// Commit applies changes (a nil value deletes) atomically.
+	Commit(changes map[string][]byte, height int64, appHash []byte) error
+	Close() error
+}
+
+// MemStore is a Store that keeps nothing on disk, for tests.
+type MemStore struct {
+	kv      map[string][]byte
+	height  int64
+	appHash []byte
+}
+
+// NewMemStore returns an empty in-memory store.
+func NewMemStore() *MemStore { return &MemStore{kv: map[string][]byte{}} }
+
+// Load implements Store.
+func (m *MemStore) Load() (map[string][]byte, int64, []byte, error) {
+	out := make(map[string][]byte, len(m.kv))
+	for k, v := range m.kv {
+		out[k] = v
+	}
+	return out, m.height, m.appHash, nil
+}
+
+// Commit implements Store.
+func (m *MemStore) Commit(changes map[string][]byte, height int64, appHash []byte) error {
+	for k, v := range changes {
+		if v == nil {
+			delete(m.kv, k)
+		} else {
+			m.kv[k] = v
+		}
+	}
+	m.height, m.appHash = height, appHash
+	return nil
+}
+
+// Close implements Store.
+func (m *MemStore) Close() error { return nil }
+
+var (
+	bucketState = []byte("state")
+	bucketMeta  = []byte("meta")
+	keyHeight   = []byte("height")
+	keyAppHash  = []byte("app_hash")
+)
+
+// BoltStore is a Store in one bbolt file.
+type BoltStore struct{ db *bolt.DB }
+
+// OpenBoltStore opens (creating if needed) the store at path.
+func OpenBoltStore(path string) (*BoltStore, error) {
+	db, err := bolt.Open(path, 0o600, nil)
+	if err != nil {
+		return nil, fmt.Errorf("opening app state %s: %w", path, err)
+	}
+	err = db.Update(func(tx *bolt.Tx) error {
+		_, err1 := tx.CreateBucketIfNotExists(bucketState)
+		_, err2 := tx.CreateBucketIfNotExists(bucketMeta)
+		return errors.Join(err1, err2)
+	})
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("opening app state %s: %w", path, err)
+	}
+	return &BoltStore{db: db}, nil
+}
+
+// Load implements Store.
+func (s *BoltStore) Load() (map[string][]byte, int64, []byte, error) {
+	kv := map[string][]byte{}
+	var height int64
+	var appHash []byte
+	err := s.db.View(func(tx *bolt.Tx) error {
+		err := tx.Bucket(bucketState).ForEach(func(k, v []byte) error {
+			kv[string(k)] = append([]byte(nil), v...)
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		meta := tx.Bucket(bucketMeta)
+		if h := meta.Get(keyHeight); len(h) == 8 {
+			height = int64(binary.BigEndian.Uint64(h))
+		}
+		appHash = append([]byte(nil), meta.Get(keyAppHash)...)
+		return nil
+	})
+	if err != nil {
+		return nil, 0, nil, fmt.Errorf("loading app state: %w", err)
+	}
+	if height == 0 {
+		appHash = nil
+	}
+	return kv, height, appHash, nil
+}
+
+// Commit implements Store.
+func (s *BoltStore) Commit(changes map[string][]byte, height int64, appHash []byte) error {
+	keys := make([]string, 0, len(changes))
+	for k := range changes {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys) // sequential bbolt writes are cheaper in key order
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketState)
+		for _, k := range keys {
+			var err error
+			if v := changes[k]; v == nil {
+				err = b.Delete([]byte(k))
+			} else {
+				err = b.Put([]byte(k), v)
+			}
+			if err != nil {
+				return err
+			}
+		}
+		meta := tx.Bucket(bucketMeta)
+		h := binary.BigEndian.AppendUint64(nil, uint64(height))
+		return errors.Join(meta.Put(keyHeight, h), meta.Put(keyAppHash, appHash))
+	})
+	if err != nil {
+		return fmt.Errorf("committing app state at height %d: %w", height, err)
+	}
+	return nil
+}
+
+// Close implements Store.
+func (s *BoltStore) Close() error { return s.db.Close() }
