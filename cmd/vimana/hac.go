@@ -15,7 +15,12 @@ func newHacCmd() *cobra.Command {
 		Use:   "hac",
 		Short: "Work with hac.toml files (validate, format, schema)",
 		Long: `hac.toml ("hardware as code") describes a spacecore: its image, hardware,
-network, volumes, deploy terms and secret names. See docs/hac.md.`,
+network, volumes, deploy terms and secret names. Files written for the
+original hypercore and vimana tools are accepted with a warning per legacy
+key. Every key, default and unit is in docs/hac.md and "vimana hac schema".`,
+		Example: `  vimana hac validate examples/hello/hac.toml
+  vimana hac fmt -w examples/hello/hac.toml
+  vimana hac schema -o json`,
 	}
 	cmd.AddCommand(newHacValidateCmd(), newHacFmtCmd(), newHacSchemaCmd())
 	return cmd
@@ -32,8 +37,12 @@ func newHacValidateCmd() *cobra.Command {
 	return &cobra.Command{
 		Use:   "validate FILE...",
 		Short: "Check hac.toml files; exit 1 if any has an error",
+		Long: `validate parses each FILE and prints "FILE: ok" on stdout, or every error
+(file:line:col: key: message) on stderr; legacy dialect keys print warnings.
+Image paths and registries are not contacted. The exit status is 1 when
+any file has an error.`,
 		Example: `  vimana hac validate examples/hello/hac.toml
-  vimana hac validate -o json app/*.toml`,
+  vimana hac validate -o json app/*.toml    # [{"file":…,"ok":…,"errors":[…],"warnings":[…]}]`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var results []validation
@@ -72,6 +81,8 @@ func newHacValidateCmd() *cobra.Command {
 					}
 					if v.OK {
 						fmt.Fprintf(out, "%s: ok\n", v.File)
+					} else {
+						fmt.Fprintf(out, "%s: %d error(s)\n", v.File, len(v.Errors))
 					}
 				}
 			}
@@ -88,9 +99,12 @@ func newHacFmtCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "fmt FILE",
 		Short: "Print FILE in the canonical dialect and key order (-w rewrites it)",
-		Long: `fmt rewrites a hac.toml in the canonical dialect (legacy hypercore and vimana
-keys become their canonical keys) and schema order. Comments are not kept.
-With -w the file is replaced atomically (write to a temporary file, rename).`,
+		Long: `fmt prints a hac.toml in the canonical dialect (legacy hypercore and vimana
+keys become their canonical keys) and schema order; values keep their
+spelling. Comments are not kept. A file with errors is not formatted.
+With -w the file is replaced atomically (write a temporary file, rename).`,
+		Example: `  vimana hac fmt hac.toml           # print the canonical form
+  vimana hac fmt -w old/hac.toml    # convert a legacy file in place`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			data, err := os.ReadFile(args[0])
@@ -101,7 +115,6 @@ With -w the file is replaced atomically (write to a temporary file, rename).`,
 			if err != nil {
 				return err
 			}
-			out = append(out, '\n')
 			if !write {
 				_, err := cmd.OutOrStdout().Write(out)
 				return err
@@ -132,7 +145,9 @@ func newHacSchemaCmd() *cobra.Command {
 	return &cobra.Command{
 		Use:   "schema",
 		Short: "Print every hac.toml key with its type, default and meaning",
-		Args:  cobra.NoArgs,
+		Example: `  vimana hac schema
+  vimana hac schema -o json | jq '.[].key'`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if jsonOutput() {
 				b, err := hac.SchemaJSON()

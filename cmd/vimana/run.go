@@ -92,7 +92,7 @@ func runSpacecore(ctx context.Context, stdout, stderr io.Writer, file string, f 
 		return err
 	}
 	ms.RootFS = img.RootFS
-	ms.Process, err = img.Config.Process(image.Override{
+	ms.Process, err = img.Process(image.Override{
 		Command: spec.Image.Command, Args: spec.Image.Args, Env: spec.Image.EnvList(),
 		Workdir: spec.Image.Workdir, User: spec.Image.User,
 	})

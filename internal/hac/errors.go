@@ -15,6 +15,8 @@ type Error struct {
 	Col  int
 	Key  string
 	Msg  string
+	// Err is the underlying cause when there is one (reading the file).
+	Err error
 }
 
 func (e *Error) Error() string {
@@ -34,8 +36,13 @@ func (e *Error) Error() string {
 	return b.String()
 }
 
-// Unwrap makes every hac error an hypercore.ErrInvalid.
-func (e *Error) Unwrap() error { return hypercore.ErrInvalid }
+// Unwrap makes every hac error a hypercore.ErrInvalid (and exposes Err).
+func (e *Error) Unwrap() []error {
+	if e.Err != nil {
+		return []error{hypercore.ErrInvalid, e.Err}
+	}
+	return []error{hypercore.ErrInvalid}
+}
 
 // Errors is every problem found in one file, in document order.
 type Errors []*Error
@@ -68,6 +75,6 @@ type Warning struct {
 }
 
 func (w Warning) String() string {
-	e := Error(w)
+	e := Error{File: w.File, Line: w.Line, Col: w.Col, Key: w.Key, Msg: w.Msg}
 	return e.Error()
 }

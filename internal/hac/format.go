@@ -3,32 +3,32 @@ package hac
 import (
 	"bytes"
 	"fmt"
-	"sort"
 	"strconv"
 	"strings"
 )
 
 // Format parses data (any accepted dialect) and re-emits it in the
-// canonical dialect and schema order. Values keep the file's spelling
-// where it matters (sizes and amounts are written as given); comments are
-// not kept. Format(Format(x)) == Format(x).
+// canonical dialect: sections and keys in schema order, one table per
+// section, ports as inline tables, volumes as [[volumes]]. Values keep the
+// file's spelling ("512MB" stays "512MB"; image.ref stays relative);
+// legacy keys become their canonical keys. Comments are not kept. The
+// result ends in a newline and Format(Format(x)) == Format(x). A file
+// that does not validate is not formatted: the error is Parse's.
 func Format(filename string, data []byte) ([]byte, error) {
 	if _, _, err := Parse(filename, data); err != nil {
 		return nil, err
 	}
-	doc := map[string]any{}
-	if err := tomlUnmarshal(data, &doc); err != nil {
+	doc, _, err := decode(filename, data)
+	if err != nil {
 		return nil, err
 	}
-	d := &dialect{file: filename, idx: positions(data)}
-	d.rewrite(doc)
 	var b bytes.Buffer
 	for _, f := range canonical {
 		v, ok := doc[f.Key]
 		if !ok {
 			continue
 		}
-		switch f.Kind {
+		switch f.kind {
 		case kTable:
 			writeTable(&b, f.Key, v.(map[string]any), f.Children)
 		case kTables:
@@ -39,41 +39,57 @@ func Format(filename string, data []byte) ([]byte, error) {
 			}
 		}
 	}
-	return bytes.TrimRight(b.Bytes(), "\n"), nil
+	return append(bytes.TrimRight(b.Bytes(), "\n"), '\n'), nil
 }
 
-func writeTable(b *bytes.Buffer, name string, m map[string]any, fs []field) {
-	if len(m) == 0 {
-		return
+// writeTable writes [name] with its keys, then its sub-tables. A table
+// that holds only sub-tables gets no header of its own.
+func writeTable(b *bytes.Buffer, name string, m map[string]any, fs []Field) {
+	if hasPlainKeys(m, fs) {
+		fmt.Fprintf(b, "[%s]\n", name)
+		writeKeys(b, m, fs)
+		b.WriteString("\n")
 	}
-	fmt.Fprintf(b, "[%s]\n", name)
-	writeKeys(b, m, fs)
-	b.WriteString("\n")
 	for _, f := range fs {
-		if sub, ok := m[f.Key].(map[string]any); ok && f.Kind == kTable {
+		if sub, ok := m[f.Key].(map[string]any); ok && f.kind == kTable {
 			writeTable(b, name+"."+f.Key, sub, f.Children)
 		}
 	}
 }
 
-func writeKeys(b *bytes.Buffer, m map[string]any, fs []field) {
+func hasPlainKeys(m map[string]any, fs []Field) bool {
+	for _, f := range fs {
+		if _, ok := m[f.Key]; ok && f.kind != kTable {
+			return true
+		}
+	}
+	return false
+}
+
+func writeKeys(b *bytes.Buffer, m map[string]any, fs []Field) {
 	for _, f := range fs {
 		v, ok := m[f.Key]
-		if !ok || f.Kind == kTable {
+		if !ok || f.kind == kTable {
 			continue
 		}
 		fmt.Fprintf(b, "%s = %s\n", f.Key, literal(v, f.Children))
 	}
 }
 
-func literal(v any, children []field) string {
+// literal writes v as a TOML value; tables with a schema keep its order,
+// free-form tables (env, attributes) are sorted.
+func literal(v any, children []Field) string {
 	switch x := v.(type) {
 	case string:
-		return strconv.Quote(x)
+		return quote(x)
 	case int64:
 		return strconv.FormatInt(x, 10)
 	case float64:
-		return strconv.FormatFloat(x, 'f', -1, 64)
+		s := strconv.FormatFloat(x, 'f', -1, 64)
+		if !strings.ContainsAny(s, ".ni") {
+			s += ".0"
+		}
+		return s
 	case bool:
 		return strconv.FormatBool(x)
 	case map[string]any:
@@ -85,14 +101,12 @@ func literal(v any, children []field) string {
 				}
 			}
 		} else {
-			keys := make([]string, 0, len(x))
-			for k := range x {
-				keys = append(keys, k)
-			}
-			sort.Strings(keys)
-			for _, k := range keys {
+			for _, k := range sortedKeys(x) {
 				parts = append(parts, quoteKey(k)+" = "+literal(x[k], nil))
 			}
+		}
+		if len(parts) == 0 {
+			return "{}"
 		}
 		return "{ " + strings.Join(parts, ", ") + " }"
 	case []any:
@@ -108,13 +122,49 @@ func literal(v any, children []field) string {
 		}
 		return "[" + strings.Join(parts, ", ") + "]"
 	}
-	return fmt.Sprint(v)
+	return quote(fmt.Sprint(v))
+}
+
+// quote writes a TOML basic string. Go's strconv.Quote is not used: TOML
+// has no \x or \a escapes.
+func quote(s string) string {
+	var b strings.Builder
+	b.WriteByte('"')
+	for _, r := range s {
+		switch r {
+		case '"':
+			b.WriteString(`\"`)
+		case '\\':
+			b.WriteString(`\\`)
+		case '\b':
+			b.WriteString(`\b`)
+		case '\t':
+			b.WriteString(`\t`)
+		case '\n':
+			b.WriteString(`\n`)
+		case '\f':
+			b.WriteString(`\f`)
+		case '\r':
+			b.WriteString(`\r`)
+		default:
+			if r < 0x20 || r == 0x7f {
+				fmt.Fprintf(&b, `\u%04X`, r)
+			} else {
+				b.WriteRune(r)
+			}
+		}
+	}
+	b.WriteByte('"')
+	return b.String()
 }
 
 func quoteKey(k string) string {
+	if k == "" {
+		return `""`
+	}
 	for _, r := range k {
 		if !(r == '_' || r == '-' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9') {
-			return strconv.Quote(k)
+			return quote(k)
 		}
 	}
 	return k

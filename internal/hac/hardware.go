@@ -13,7 +13,11 @@ func (b *builder) hardware(s *Spec) {
 	if v, ok := b.get("hardware.memory"); ok {
 		h.Memory, _ = parseSize(v)
 		if h.Memory < 4<<20 {
-			b.add("hardware.memory", "%d bytes is less than the minimum of 4MiB", h.Memory)
+			msg := fmt.Sprintf("%d bytes is less than the minimum of 4MiB", h.Memory)
+			if n, isInt := v.(int64); isInt && n > 0 {
+				msg += fmt.Sprintf(" (a plain integer is bytes; did you mean \"%dMiB\"?)", n)
+			}
+			b.add("hardware.memory", "%s", msg)
 		}
 		if h.Memory > 1<<40 {
 			b.add("hardware.memory", "more than the limit of 1TiB")

@@ -5,6 +5,8 @@
 // file:line:col and the key path, and turns a Spec into a
 // hypercore.MachineSpec.
 //
+// The schema, units and dialect mapping are documented in docs/hac.md.
+//
 // It must not import spacecore, node, chain, image or any provider.
 package hac
 
