@@ -1,0 +1,189 @@
+// Command node measures the node daemon (issue 3): API round trip over the
+// unix socket and over signed TCP, spacecore start latency through the
+// daemon (Run returns once the workload runs) beside the same start done
+// directly on the sandbox provider in the same run, and the daemon's idle
+// RSS. It runs a real `vimana node start` process.
+//
+//	make build && go run -tags seccomp ./bench/node -vimana bin/vimana -n 50
+//
+// Needs root.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"connectrpc.com/connect"
+	vimanav1 "github.com/vistara-labs/vimana/api/vimana/v1"
+	"github.com/vistara-labs/vimana/bench/internal/stats"
+	"github.com/vistara-labs/vimana/internal/api"
+	"github.com/vistara-labs/vimana/internal/hypercore"
+	"github.com/vistara-labs/vimana/internal/hypercore/hypercoretest"
+	"github.com/vistara-labs/vimana/internal/image"
+	inode "github.com/vistara-labs/vimana/internal/node"
+)
+
+func main() {
+	if inode.HandleReexec() {
+		return
+	}
+	bin := flag.String("vimana", "bin/vimana", "vimana binary to run as the daemon")
+	n := flag.Int("n", 50, "samples per figure")
+	flag.Parse()
+	if err := run(*bin, *n); err != nil {
+		fmt.Fprintln(os.Stderr, "bench/node:", err)
+		os.Exit(1)
+	}
+}
+
+func freeAddr() string {
+	l, _ := net.Listen("tcp", "127.0.0.1:0")
+	defer l.Close()
+	return l.Addr().String()
+}
+
+func run(bin string, n int) error {
+	ctx := context.Background()
+	dir, err := os.MkdirTemp("", "vimana-bench-node-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	home := filepath.Join(dir, "home")
+	if _, err := inode.Init(ctx, home, inode.InitOptions{}); err != nil {
+		return err
+	}
+	cfg, _ := inode.LoadConfig(home)
+	cfg.API.Listen, cfg.Gateway.Listen, cfg.Metrics.Listen = freeAddr(), freeAddr(), ""
+	if err := inode.WriteConfig(home, cfg); err != nil {
+		return err
+	}
+	logf, _ := os.Create(filepath.Join(dir, "daemon.log"))
+	d := exec.Command(bin, "--home", home, "node", "start")
+	d.Stdout, d.Stderr = logf, logf
+	if err := d.Start(); err != nil {
+		return err
+	}
+	defer func() { d.Process.Signal(syscall.SIGTERM); d.Wait() }()
+	sock := filepath.Join(home, "vimana.sock")
+	local := api.DialUnix(sock)
+	for i := 0; ; i++ {
+		if _, err := local.Node.Version(ctx, connect.NewRequest(&vimanav1.VersionRequest{})); err == nil {
+			break
+		}
+		if i > 300 {
+			return fmt.Errorf("daemon did not start")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	time.Sleep(time.Second)
+	rss := rssMiB(d.Process.Pid)
+
+	key, _ := inode.NodePrivateKey(home)
+	tcp := api.DialTCP("http://"+cfg.API.Listen, key)
+	var viaSock, viaTCP []time.Duration
+	for i := 0; i < n*4; i++ {
+		t0 := time.Now()
+		if _, err := local.Spacecores.List(ctx, connect.NewRequest(&vimanav1.ListRequest{})); err != nil {
+			return err
+		}
+		viaSock = append(viaSock, time.Since(t0))
+		t0 = time.Now()
+		if _, err := tcp.Spacecores.List(ctx, connect.NewRequest(&vimanav1.ListRequest{})); err != nil {
+			return err
+		}
+		viaTCP = append(viaTCP, time.Since(t0))
+	}
+
+	// Start latency: through the daemon vs directly on the provider, on
+	// the same cached image, interleaved.
+	rootfs, err := hypercoretest.BuildWorkloadRootFS()
+	if err != nil {
+		return err
+	}
+	layout := filepath.Join(dir, "image")
+	if err := writeTWImage(rootfs, layout); err != nil {
+		return err
+	}
+	hac := fmt.Sprintf("[spacecore]\nname = \"b%%d\"\n[image]\nref = \"oci-layout:%s:latest\"\ncommand = [\"/bin/tw\", \"sleep\"]\n[hardware]\ncores = 0.5\nmemory = \"16MiB\"\ndisk = \"8MiB\"\n[network]\negress = false\n", layout)
+	factory, err := hypercore.Lookup(hypercore.IsolationSandbox)
+	if err != nil {
+		return err
+	}
+	direct, err := factory(filepath.Join(dir, "direct"))
+	if err != nil {
+		return err
+	}
+	store, _ := image.Open(filepath.Join(dir, "direct-images"))
+	img, err := store.Pull(ctx, image.PrefixLayout+layout+":latest", image.PullOptions{})
+	if err != nil {
+		return err
+	}
+	spec := hypercore.MachineSpec{Name: "d", RootFS: img.RootFS, Process: hypercore.Process{Args: []string{"/bin/tw", "sleep"}},
+		Resources: hypercore.Resources{MilliCPU: 500, MemoryBytes: 16 << 20, DiskBytes: 8 << 20, Pids: 1024}}
+	// Warm the daemon's image cache once.
+	warm, err := local.Spacecores.Run(ctx, connect.NewRequest(&vimanav1.RunRequest{HacToml: fmt.Sprintf(hac, 999999), Filename: "/bench/hac.toml"}))
+	if err != nil {
+		return err
+	}
+	local.Spacecores.Remove(ctx, connect.NewRequest(&vimanav1.RemoveRequest{Id: warm.Msg.Spacecore.Id}))
+	var viaDaemon, viaProvider []time.Duration
+	for i := 0; i < n; i++ {
+		t0 := time.Now()
+		r, err := local.Spacecores.Run(ctx, connect.NewRequest(&vimanav1.RunRequest{HacToml: fmt.Sprintf(hac, i), Filename: "/bench/hac.toml"}))
+		if err != nil {
+			return err
+		}
+		viaDaemon = append(viaDaemon, time.Since(t0))
+		local.Spacecores.Remove(ctx, connect.NewRequest(&vimanav1.RemoveRequest{Id: r.Msg.Spacecore.Id}))
+		id := fmt.Sprintf("direct-%d-%d", os.Getpid(), i)
+		t0 = time.Now()
+		if err := direct.Create(ctx, id, spec); err != nil {
+			return err
+		}
+		if err := direct.Start(ctx, id); err != nil {
+			return err
+		}
+		viaProvider = append(viaProvider, time.Since(t0))
+		direct.Delete(ctx, id)
+	}
+	sd, sp := stats.Summarize(viaDaemon), stats.Summarize(viaProvider)
+	fmt.Printf("API round trip (List), unix socket:     %s\n", stats.Summarize(viaSock))
+	fmt.Printf("API round trip (List), TCP + ed25519:   %s\n", stats.Summarize(viaTCP))
+	fmt.Printf("start via daemon (API Run -> running):  %s\n", sd)
+	fmt.Printf("start direct on the sandbox provider:   %s\n", sp)
+	fmt.Printf("daemon overhead at p50: %.1f ms\n", float64(sd.P50-sp.P50)/1e6)
+	fmt.Printf("daemon idle RSS (no spacecores, no chain): %.1f MiB\n", rss)
+	return nil
+}
+
+func writeTWImage(rootfs, layout string) error {
+	img, err := image.Build(image.BuildOptions{Binary: filepath.Join(rootfs, "bin", "tw"), Path: "/bin/tw"})
+	if err != nil {
+		return err
+	}
+	return image.WriteLayout(img, layout, "latest")
+}
+
+func rssMiB(pid int) float64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(line); len(f) >= 2 && f[0] == "VmRSS:" {
+			kb, _ := strconv.ParseFloat(f[1], 64)
+			return kb / 1024
+		}
+	}
+	return 0
+}
