@@ -65,6 +65,7 @@ var forbidden = map[string][]string{
 	"internal/hac":       {"internal/spacecore", "internal/node", "internal/chain", "internal/image", "internal/hypercore/sandbox"},
 	"internal/image":     {"internal/spacecore", "internal/node", "internal/chain", "internal/hac"},
 	"internal/hypercore": {"internal/spacecore", "internal/node", "internal/chain", "internal/market", "internal/api"},
+	"internal/api":       {"internal/chain", "internal/market", "internal/node"},
 	"internal/resources": {"internal/chain", "internal/market", "internal/node", "internal/spacecore", "internal/api", "internal/hypercore/sandbox"},
 	"internal/spacecore": {"internal/chain", "internal/market", "internal/api", "internal/node", "internal/hypercore/sandbox", "internal/hypercore/gvisor", "internal/hypercore/microvm"},
 }
