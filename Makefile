@@ -35,8 +35,9 @@ test: setup vet ## the full test suite (root runs the sandbox tests for real)
 test-short: ## unit tests only
 	$(GO) test -tags '$(TAGS)' -short -count=1 ./...
 
-bench: build ## benchmark harnesses (figures go to docs/benchmarks.md)
-	$(GO) run -tags '$(TAGS)' ./bench/start
+bench: build ## benchmark harnesses (figures go to docs/benchmarks.md; root)
+	$(GO) run -tags '$(TAGS)' ./bench/start -n 200 -density 1000
+	$(GO) run -tags '$(TAGS)' ./bench/node -vimana $(BIN) -n 50
 
 clean: ## remove build outputs
 	rm -rf bin
