@@ -56,5 +56,6 @@ func subcommands() []func() *cobra.Command {
 		newHardwareCmd,
 		newNodeCmd,
 		newSpacecoreCmd,
+		newWalletCmd,
 	}
 }
