@@ -57,5 +57,6 @@ func subcommands() []func() *cobra.Command {
 		newNodeCmd,
 		newSpacecoreCmd,
 		newWalletCmd,
+		newDevnetCmd,
 	}
 }

@@ -31,6 +31,8 @@ type Config struct {
 	RPCListen     string        // e.g. tcp://127.0.0.1:26657
 	P2PListen     string        // e.g. tcp://127.0.0.1:26656
 	BlockInterval time.Duration // CometBFT timeout_commit; 0 means 200 ms
+	// PersistentPeers is CometBFT's "id@host:port,..." list.
+	PersistentPeers string
 	Logger        cmtlog.Logger // nil discards CometBFT's logs
 }
 
@@ -56,6 +58,7 @@ func (c *Config) cometConfig() (*cmtcfg.Config, error) {
 	cfg.P2P.ListenAddress = c.P2PListen
 	cfg.P2P.AddrBookStrict = false // loopback peers in devnets
 	cfg.P2P.AllowDuplicateIP = true
+	cfg.P2P.PersistentPeers = c.PersistentPeers
 	cfg.Consensus.TimeoutCommit = c.BlockInterval
 	if cfg.Consensus.TimeoutCommit == 0 {
 		cfg.Consensus.TimeoutCommit = DefaultBlockInterval

@@ -31,6 +31,17 @@ type Config struct {
 	Capacity   CapacityConfig   `toml:"capacity"`
 	Supervisor SupervisorConfig `toml:"supervisor"`
 	Log        LogConfig        `toml:"log"`
+	Chain      ChainConfig      `toml:"chain"`
+}
+
+// ChainConfig hosts the microchain in the node (CometBFT in-process).
+type ChainConfig struct {
+	Enabled         bool     `toml:"enabled" comment:"run a microchain node inside this daemon"`
+	ChainID         string   `toml:"chain_id"`
+	RPCListen       string   `toml:"rpc_listen" comment:"CometBFT RPC, e.g. 127.0.0.1:26657"`
+	P2PListen       string   `toml:"p2p_listen" comment:"CometBFT p2p, e.g. 127.0.0.1:26656"`
+	PersistentPeers string   `toml:"persistent_peers" comment:"id@host:port,..."`
+	BlockInterval   Duration `toml:"block_interval" comment:"target time between blocks"`
 }
 
 // NodeConfig names the node.
@@ -114,6 +125,8 @@ func DefaultConfig() Config {
 		Capacity:   CapacityConfig{ReservedCores: 1, ReservedMemory: "1GiB", Overcommit: 1},
 		Supervisor: SupervisorConfig{StopGrace: Duration{10 * time.Second}, BackoffBase: Duration{time.Second}, BackoffMax: Duration{time.Minute}},
 		Log:        LogConfig{Level: "info", Format: "text"},
+		Chain: ChainConfig{ChainID: "vimana-local", RPCListen: "127.0.0.1:26657", P2PListen: "127.0.0.1:26656",
+			BlockInterval: Duration{200 * time.Millisecond}},
 	}
 }
 
@@ -164,6 +177,16 @@ func (c Config) Validate() error {
 	case "debug", "info", "warn", "error":
 	default:
 		bad("log", "level %q: want debug, info, warn or error", c.Log.Level)
+	}
+	if c.Chain.Enabled {
+		for k, addr := range map[string]string{"rpc_listen": c.Chain.RPCListen, "p2p_listen": c.Chain.P2PListen} {
+			if _, _, err := net.SplitHostPort(addr); err != nil {
+				bad("chain", "%s %q: want host:port", k, addr)
+			}
+		}
+		if c.Chain.ChainID == "" || c.Chain.BlockInterval.Duration <= 0 {
+			bad("chain", "chain_id and a positive block_interval are required")
+		}
 	}
 	if c.Log.Format != "text" && c.Log.Format != "json" {
 		bad("log", "format %q: want text or json", c.Log.Format)

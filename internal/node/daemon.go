@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/vistara-labs/vimana/internal/api"
+	"github.com/vistara-labs/vimana/internal/chain"
 	"github.com/vistara-labs/vimana/internal/hypercore"
 	"github.com/vistara-labs/vimana/internal/image"
 	"github.com/vistara-labs/vimana/internal/resources"
@@ -74,6 +75,19 @@ func Run(ctx context.Context, home string, log *slog.Logger, ready func(Endpoint
 	ledger, err := resources.NewLedger(rep.Capacity(), policy)
 	if err != nil {
 		return fmt.Errorf("config [capacity]: %w", err)
+	}
+
+	if cfg.Chain.Enabled {
+		cn, err := chain.Start(ctx, chain.Config{
+			Home: filepath.Join(home, "chain"), ChainID: cfg.Chain.ChainID,
+			RPCListen: "tcp://" + cfg.Chain.RPCListen, P2PListen: "tcp://" + cfg.Chain.P2PListen,
+			PersistentPeers: cfg.Chain.PersistentPeers, BlockInterval: cfg.Chain.BlockInterval.Duration,
+		})
+		if err != nil {
+			return fmt.Errorf("microchain: %w", err)
+		}
+		defer cn.Stop()
+		log.Info("microchain node started", "chain_id", cfg.Chain.ChainID, "rpc", cfg.Chain.RPCListen)
 	}
 
 	reg := prometheus.NewRegistry()

@@ -1,0 +1,295 @@
+package node
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/cometbft/cometbft/types"
+	"github.com/vistara-labs/vimana/internal/chain"
+	"github.com/vistara-labs/vimana/internal/chain/app"
+	"github.com/vistara-labs/vimana/internal/hypercore"
+	"github.com/vistara-labs/vimana/internal/wallet"
+)
+
+// DevnetFile records a local devnet inside its directory.
+const DevnetFile = "devnet.json"
+
+// Devnet is a local network of vimana node processes on 127.0.0.1.
+type Devnet struct {
+	ChainID   string       `json:"chain_id"`
+	Tenant    string       `json:"tenant"`    // funded tenant address (key "tenant" in <dir>/keys)
+	Providers []string     `json:"providers"` // funded provider addresses
+	Nodes     []DevnetNode `json:"nodes"`
+}
+
+// DevnetNode is one node process of a devnet.
+type DevnetNode struct {
+	Index   int    `json:"index"`
+	Home    string `json:"home"`
+	Pid     int    `json:"pid"`
+	NodeID  string `json:"node_id"`
+	RPC     string `json:"rpc"`
+	API     string `json:"api"`
+	Gateway string `json:"gateway"`
+	Log     string `json:"log"`
+	// Filled by Status:
+	Alive  bool  `json:"alive"`
+	Height int64 `json:"height"`
+}
+
+// DevnetFunds is each funded account's genesis balance: one million VIS.
+const DevnetFunds = 1_000_000 * 1_000_000
+
+func freeLoopback() (string, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer l.Close()
+	return l.Addr().String(), nil
+}
+
+// DevnetUp creates (or restarts) a devnet of n nodes under dir using the
+// vimana binary bin, and returns once every node has produced blocks.
+func DevnetUp(ctx context.Context, dir string, n int, bin string) (*Devnet, error) {
+	if n < 1 || n > 16 {
+		return nil, fmt.Errorf("%w: --nodes %d: want 1-16", hypercore.ErrInvalid, n)
+	}
+	d, err := LoadDevnet(dir)
+	switch {
+	case err == nil:
+		d.Status(ctx)
+		for _, nd := range d.Nodes {
+			if nd.Alive {
+				return nil, fmt.Errorf("%w: devnet in %s is running (node %d, pid %d): `vimana devnet down --home %s` first", hypercore.ErrAlreadyExists, dir, nd.Index, nd.Pid, dir)
+			}
+		}
+	case errors.Is(err, hypercore.ErrNotFound):
+		if d, err = createDevnet(ctx, dir, n); err != nil {
+			return nil, err
+		}
+	default:
+		return nil, err
+	}
+	for i := range d.Nodes {
+		if err := startNode(&d.Nodes[i], bin); err != nil {
+			d.Down()
+			return nil, err
+		}
+	}
+	if err := d.save(dir); err != nil {
+		return nil, err
+	}
+	sock := filepath.Join(dir, "vimana.sock")
+	_ = os.Remove(sock)
+	_ = os.Symlink(filepath.Join(d.Nodes[0].Home, "vimana.sock"), sock)
+	deadline := time.Now().Add(90 * time.Second)
+	for {
+		d.Status(ctx)
+		ready := true
+		for _, nd := range d.Nodes {
+			if !nd.Alive {
+				d.Down()
+				return nil, fmt.Errorf("devnet node %d exited; see %s", nd.Index, nd.Log)
+			}
+			ready = ready && nd.Height >= 2
+		}
+		if ready {
+			return d, nil
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			return d, fmt.Errorf("%w: devnet produced no blocks within 90s; see the node logs in %s", hypercore.ErrUnavailable, dir)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+func createDevnet(ctx context.Context, dir string, n int) (*Devnet, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, err
+	}
+	ks, err := wallet.OpenKeystore(filepath.Join(dir, "keys"))
+	if err != nil {
+		return nil, err
+	}
+	d := &Devnet{ChainID: "vimana-devnet"}
+	var gen app.Genesis
+	fund := func(name string) (string, error) {
+		k, err := wallet.Generate(rand.Reader)
+		if err != nil {
+			return "", err
+		}
+		if err := ks.Save(name, k, nil); err != nil { // devnet keys: empty passphrase
+			return "", err
+		}
+		gen.Balances = append(gen.Balances, app.GenesisBalance{Address: k.Address(), Amount: DevnetFunds})
+		return k.Address().String(), nil
+	}
+	if d.Tenant, err = fund("tenant"); err != nil {
+		return nil, err
+	}
+	var chainHomes []string
+	var vals []types.GenesisValidator
+	p2p := make([]string, n)
+	for i := 0; i < n; i++ {
+		addr, err := fund(fmt.Sprintf("provider-%d", i))
+		if err != nil {
+			return nil, err
+		}
+		d.Providers = append(d.Providers, addr)
+		home := filepath.Join(dir, fmt.Sprintf("node-%d", i))
+		cfg := DefaultConfig()
+		cfg.Node.Name = fmt.Sprintf("devnet-%d", i)
+		ports := make([]string, 5)
+		for j := range ports {
+			if ports[j], err = freeLoopback(); err != nil {
+				return nil, err
+			}
+		}
+		cfg.API.Listen, cfg.Gateway.Listen, cfg.Metrics.Listen, cfg.Chain.RPCListen, cfg.Chain.P2PListen = ports[0], ports[1], ports[2], ports[3], ports[4]
+		cfg.Chain.Enabled, cfg.Chain.ChainID = true, d.ChainID
+		if _, err := Init(ctx, home, InitOptions{Config: cfg}); err != nil {
+			return nil, err
+		}
+		chome := filepath.Join(home, "chain")
+		if err := chain.Init(chain.Config{Home: chome, ChainID: d.ChainID, RPCListen: "tcp://" + ports[3], P2PListen: "tcp://" + ports[4]}); err != nil {
+			return nil, err
+		}
+		id, err := chain.LoadIdentity(chome, cfg.Node.Name)
+		if err != nil {
+			return nil, err
+		}
+		chainHomes, vals, p2p[i] = append(chainHomes, chome), append(vals, id.Validator), ports[4]
+		d.Nodes = append(d.Nodes, DevnetNode{Index: i, Home: home, NodeID: id.NodeID, RPC: "http://" + ports[3],
+			API: "http://" + ports[0], Gateway: "http://" + ports[1], Log: filepath.Join(home, "node.log")})
+	}
+	if err := chain.WriteGenesis(chainHomes, d.ChainID, vals, gen); err != nil {
+		return nil, err
+	}
+	for i := range d.Nodes {
+		var peers []string
+		for j, o := range d.Nodes {
+			if j != i {
+				peers = append(peers, o.NodeID+"@"+p2p[j])
+			}
+		}
+		cfg, err := LoadConfig(d.Nodes[i].Home)
+		if err != nil {
+			return nil, err
+		}
+		cfg.Chain.PersistentPeers = strings.Join(peers, ",")
+		if err := WriteConfig(d.Nodes[i].Home, cfg); err != nil {
+			return nil, err
+		}
+	}
+	return d, d.save(dir)
+}
+
+func startNode(nd *DevnetNode, bin string) error {
+	logf, err := os.OpenFile(nd.Log, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		return err
+	}
+	defer logf.Close()
+	cmd := exec.Command(bin, "--home", nd.Home, "node", "start")
+	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true} // outlives `devnet up`
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("starting devnet node %d: %w", nd.Index, err)
+	}
+	nd.Pid = cmd.Process.Pid
+	go cmd.Wait() // reap if it dies while we are still here
+	return nil
+}
+
+// LoadDevnet reads <dir>/devnet.json.
+func LoadDevnet(dir string) (*Devnet, error) {
+	b, err := os.ReadFile(filepath.Join(dir, DevnetFile))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("%w: no devnet in %s", hypercore.ErrNotFound, dir)
+	}
+	if err != nil {
+		return nil, err
+	}
+	var d Devnet
+	if err := json.Unmarshal(b, &d); err != nil {
+		return nil, fmt.Errorf("%w: %s: %v", hypercore.ErrInvalid, DevnetFile, err)
+	}
+	return &d, nil
+}
+
+func (d *Devnet) save(dir string) error {
+	b, err := json.MarshalIndent(d, "", "  ")
+	if err != nil {
+		return err
+	}
+	return writeFileAtomic(filepath.Join(dir, DevnetFile), b, 0o600)
+}
+
+// Status fills Alive and Height of every node.
+func (d *Devnet) Status(ctx context.Context) {
+	hc := &http.Client{Timeout: 2 * time.Second}
+	for i := range d.Nodes {
+		nd := &d.Nodes[i]
+		nd.Alive = nd.Pid > 0 && syscall.Kill(nd.Pid, 0) == nil && !zombie(nd.Pid)
+		nd.Height = 0
+		if !nd.Alive {
+			continue
+		}
+		req, _ := http.NewRequestWithContext(ctx, "GET", nd.RPC+"/status", nil)
+		resp, err := hc.Do(req)
+		if err != nil {
+			continue
+		}
+		var st struct {
+			Result struct {
+				SyncInfo struct {
+					Height string `json:"latest_block_height"`
+				} `json:"sync_info"`
+			} `json:"result"`
+		}
+		if json.NewDecoder(resp.Body).Decode(&st) == nil {
+			nd.Height, _ = strconv.ParseInt(st.Result.SyncInfo.Height, 10, 64)
+		}
+		resp.Body.Close()
+	}
+}
+
+func zombie(pid int) bool {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return true
+	}
+	f := strings.Fields(string(b))
+	return len(f) > 2 && f[2] == "Z"
+}
+
+// Down stops every node: SIGTERM, then SIGKILL after 15 s.
+func (d *Devnet) Down() {
+	for _, nd := range d.Nodes {
+		if nd.Pid > 0 {
+			_ = syscall.Kill(nd.Pid, syscall.SIGTERM)
+		}
+	}
+	deadline := time.Now().Add(15 * time.Second)
+	for _, nd := range d.Nodes {
+		for nd.Pid > 0 && syscall.Kill(nd.Pid, 0) == nil && !zombie(nd.Pid) && time.Now().Before(deadline) {
+			time.Sleep(50 * time.Millisecond)
+		}
+		if nd.Pid > 0 && syscall.Kill(nd.Pid, 0) == nil && !zombie(nd.Pid) {
+			_ = syscall.Kill(nd.Pid, syscall.SIGKILL)
+		}
+	}
+}
