@@ -16,7 +16,7 @@ import (
 
 // Identity is what other nodes need to know about an initialised home.
 type Identity struct {
-	NodeID    string         // p2p node id
+	NodeID    string // p2p node id
 	Validator types.GenesisValidator
 }
 

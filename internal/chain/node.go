@@ -33,7 +33,7 @@ type Config struct {
 	BlockInterval time.Duration // CometBFT timeout_commit; 0 means 200 ms
 	// PersistentPeers is CometBFT's "id@host:port,..." list.
 	PersistentPeers string
-	Logger        cmtlog.Logger // nil discards CometBFT's logs
+	Logger          cmtlog.Logger // nil discards CometBFT's logs
 }
 
 // DefaultBlockInterval gives blocks about every 200 ms on one validator.
