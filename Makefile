@@ -7,7 +7,7 @@ LDFLAGS   := -X github.com/vistara-labs/vimana/internal/buildinfo.Version=$(VERS
              -X github.com/vistara-labs/vimana/internal/buildinfo.Commit=$(COMMIT)
 BIN       := bin/vimana
 
-.PHONY: proto help setup build test test-short vet fmt hello-image run-hello bench clean
+.PHONY: devnet devnet-down proto help setup build test test-short vet fmt hello-image run-hello bench clean
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -21,6 +21,12 @@ build: ## build bin/vimana
 hello-image: build ## build the hello example's OCI image into examples/hello/image
 	CGO_ENABLED=0 $(GO) build -trimpath -o bin/hello ./examples/hello
 	$(BIN) image build --binary bin/hello --entrypoint /hello --port 8080 --output oci-layout:examples/hello/image:latest
+
+devnet: hello-image ## start a 4-node local devnet and deploy the hello spacecore onto it (root)
+	bash scripts/devnet-demo.sh
+
+devnet-down: ## stop the local devnet
+	$(BIN) devnet down --home .devnet
 
 run-hello: hello-image ## run the hello spacecore in the foreground (Ctrl-C stops it)
 	$(BIN) run examples/hello/hac.toml

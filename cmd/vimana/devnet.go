@@ -78,7 +78,7 @@ func newDevnetStatusCmd() *cobra.Command {
 func newDevnetDownCmd() *cobra.Command {
 	return &cobra.Command{
 		Use:   "down",
-		Short: "Stop every node of the devnet (state is kept for the next up)",
+		Short: "Remove the devnet's spacecores and stop every node (chain state is kept for the next up)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			d, err := node.LoadDevnet(g.home)

@@ -16,7 +16,10 @@ import (
 	"syscall"
 	"time"
 
+	"connectrpc.com/connect"
 	"github.com/cometbft/cometbft/types"
+	vimanav1 "github.com/vistara-labs/vimana/api/vimana/v1"
+	"github.com/vistara-labs/vimana/internal/api"
 	"github.com/vistara-labs/vimana/internal/chain"
 	"github.com/vistara-labs/vimana/internal/chain/app"
 	"github.com/vistara-labs/vimana/internal/hypercore"
@@ -66,6 +69,10 @@ func freeLoopback() (string, error) {
 func DevnetUp(ctx context.Context, dir string, n int, bin string) (*Devnet, error) {
 	if n < 1 || n > 16 {
 		return nil, fmt.Errorf("%w: --nodes %d: want 1-16", hypercore.ErrInvalid, n)
+	}
+	dir, err := filepath.Abs(dir) // homes and the socket link must not depend on the cwd
+	if err != nil {
+		return nil, err
 	}
 	d, err := LoadDevnet(dir)
 	switch {
@@ -276,8 +283,22 @@ func zombie(pid int) bool {
 	return len(f) > 2 && f[2] == "Z"
 }
 
-// Down stops every node: SIGTERM, then SIGKILL after 15 s.
+// Down removes every node's spacecores (a devnet is disposable: its
+// sandboxes must not outlive it) and stops the nodes: SIGTERM, then
+// SIGKILL after 15 s. Chain state is kept for the next up.
 func (d *Devnet) Down() {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	for _, nd := range d.Nodes {
+		c := api.DialUnix(filepath.Join(nd.Home, "vimana.sock"))
+		list, err := c.Spacecores.List(ctx, connect.NewRequest(&vimanav1.ListRequest{}))
+		if err != nil {
+			continue // not running
+		}
+		for _, sc := range list.Msg.Spacecores {
+			_, _ = c.Spacecores.Remove(ctx, connect.NewRequest(&vimanav1.RemoveRequest{Id: sc.Id}))
+		}
+	}
 	for _, nd := range d.Nodes {
 		if nd.Pid > 0 {
 			_ = syscall.Kill(nd.Pid, syscall.SIGTERM)
