@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -73,6 +74,32 @@ func TestDevnet(t *testing.T) {
 	}
 	// Blocks keep coming on every node.
 	d = waitHeights(t, bin, dir, []int{0, 1, 2, 3}, d.Nodes[0].Height+3)
+	// A CLI transfer from the funded tenant, read back through another
+	// node's RPC once committed.
+	if out, err := exec.Command(bin, "--home", dir, "wallet", "send", "tenant", "provider-1", "2.5vis").CombinedOutput(); err != nil {
+		t.Fatalf("wallet send: %v\n%s", err, out)
+	}
+	var bal struct {
+		Balance uint64 `json:"balance_uvis"`
+		Nonce   uint64 `json:"nonce"`
+	}
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+		out, err := exec.Command(bin, "--home", dir, "wallet", "balance", "provider-1", "--rpc", d.Nodes[2].RPC, "-o", "json").CombinedOutput()
+		if err != nil {
+			t.Fatalf("wallet balance: %v\n%s", err, out)
+		}
+		json.Unmarshal(out, &bal)
+		if bal.Balance == node.DevnetFunds+2_500_000 || time.Now().After(deadline) {
+			break
+		}
+	}
+	if bal.Balance != node.DevnetFunds+2_500_000 {
+		t.Fatalf("provider-1 balance on node 2 = %d, want %d", bal.Balance, node.DevnetFunds+2_500_000)
+	}
+	// Sending more than the balance is refused with a reason.
+	if out, err := exec.Command(bin, "--home", dir, "wallet", "send", "tenant", "provider-1", "99999999vis").CombinedOutput(); err == nil || !strings.Contains(string(out), "uvis") {
+		t.Errorf("overdraft: %v\n%s", err, out)
+	}
 	// SIGKILL one of four validators: the other three still hold more
 	// than 2/3 of the power and keep producing blocks.
 	syscall.Kill(d.Nodes[3].Pid, syscall.SIGKILL)

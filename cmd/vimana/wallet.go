@@ -35,11 +35,11 @@ func newWalletCmd() *cobra.Command {
 		Short: "Manage ed25519 wallet keys (vis… addresses) in <home>/keys",
 		Long: `Keys are stored one per file in <home>/keys, encrypted with a passphrase taken
 from --passphrase-file or $VIMANA_PASSPHRASE (empty if neither is set: fine for
-devnets, not for real funds). Balances and transfers arrive with the
-microchain's devnet.`,
+devnets, not for real funds). balance and send talk to the chain's CometBFT RPC.`,
 	}
 	cmd.PersistentFlags().StringVar(&passphraseFile, "passphrase-file", "", "file holding the keystore passphrase")
-	cmd.AddCommand(newWalletNewCmd(), newWalletImportCmd(), newWalletListCmd(), newWalletShowCmd())
+	cmd.AddCommand(newWalletNewCmd(), newWalletImportCmd(), newWalletListCmd(), newWalletShowCmd(), newWalletBalanceCmd(), newWalletSendCmd())
+	cmd.PersistentFlags().StringVar(&rpcURL, "rpc", "", "chain RPC URL (default: the devnet in --home, else this node's [chain] rpc_listen)")
 	return cmd
 }
 

@@ -181,3 +181,12 @@ func parseTokens(v any) (int64, error) {
 	}
 	return 0, fmt.Errorf("want a token amount like \"5vis\" or an integer number of uvis, got %s", typeName(v))
 }
+
+// ParseTokens reads a token amount as hac.toml does ("5vis", "0.01 VIS",
+// "5000000uvis", or a plain integer of uvis) and returns uvis.
+func ParseTokens(s string) (int64, error) {
+	if n, err := strconv.ParseInt(strings.TrimSpace(s), 10, 64); err == nil {
+		return parseTokens(n)
+	}
+	return parseTokens(s)
+}
