@@ -2,6 +2,9 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
+	"net/http"
+	"strconv"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -108,6 +111,44 @@ func TestDevnet(t *testing.T) {
 	if d.Nodes[3].Alive {
 		t.Errorf("killed node 3 still reported alive")
 	}
+	// Restart node 3: it catches up and agrees on the app hash.
+	restart := func(i int) {
+		logf, _ := os.OpenFile(filepath.Join(d.Nodes[i].Home, "node.log"), os.O_APPEND|os.O_WRONLY, 0o600)
+		cmd := exec.Command(bin, "--home", d.Nodes[i].Home, "node", "start")
+		cmd.Stdout, cmd.Stderr = logf, logf
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+		go cmd.Wait()
+		d.Nodes[i].Pid = cmd.Process.Pid
+	}
+	restart(3)
+	h = waitHeights(t, bin, dir, []int{0, 1, 2}, 0).Nodes[0].Height
+	for deadline := time.Now().Add(60 * time.Second); appHash(t, d.Nodes[3].RPC, h) == ""; time.Sleep(200 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("restarted node 3 never reached height %d", h)
+		}
+	}
+	for i := 0; i < 4; i++ {
+		if got, want := appHash(t, d.Nodes[i].RPC, h), appHash(t, d.Nodes[0].RPC, h); got != want {
+			t.Errorf("node %d app hash at %d = %s, node 0 has %s", i, h, got, want)
+		}
+	}
+	// Kill 2 of 4: the chain halts safely (no blocks without 2/3 of the
+	// power); it resumes when one returns.
+	syscall.Kill(d.Nodes[2].Pid, syscall.SIGKILL)
+	syscall.Kill(d.Nodes[3].Pid, syscall.SIGKILL)
+	time.Sleep(1500 * time.Millisecond) // let in-flight rounds finish
+	stalled := rpcHeight(t, d.Nodes[0].RPC)
+	time.Sleep(2 * time.Second)
+	if now := rpcHeight(t, d.Nodes[0].RPC); now > stalled+1 {
+		t.Errorf("with 2 of 4 validators down the chain went from %d to %d", stalled, now)
+	}
+	restart(2)
+	if got := waitRPCHeight(t, d.Nodes[0].RPC, stalled+3); got <= stalled+2 {
+		t.Errorf("chain did not resume after a validator returned")
+	}
 	// The devnet home acts as node 0 for client commands.
 	if out, err := exec.Command(bin, "--home", dir, "spacecore", "ls").CombinedOutput(); err != nil {
 		t.Errorf("spacecore ls against the devnet: %v\n%s", err, out)
@@ -120,4 +161,54 @@ func TestDevnet(t *testing.T) {
 			t.Errorf("node %d still alive after down", n.Index)
 		}
 	}
+}
+
+func rpcJSON(t *testing.T, url string, out any) bool {
+	resp, err := http.Get(url)
+	if err != nil {
+		return false
+	}
+	defer resp.Body.Close()
+	return json.NewDecoder(resp.Body).Decode(out) == nil
+}
+
+func rpcHeight(t *testing.T, rpc string) int64 {
+	var st struct {
+		Result struct {
+			SyncInfo struct {
+				Height string `json:"latest_block_height"`
+			} `json:"sync_info"`
+		} `json:"result"`
+	}
+	rpcJSON(t, rpc+"/status", &st)
+	h, _ := strconv.ParseInt(st.Result.SyncInfo.Height, 10, 64)
+	return h
+}
+
+func waitRPCHeight(t *testing.T, rpc string, h int64) int64 {
+	var got int64
+	for deadline := time.Now().Add(60 * time.Second); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
+		if got = rpcHeight(t, rpc); got > h {
+			break
+		}
+	}
+	return got
+}
+
+// appHash is the app hash in the header of block h+1 (the state after h),
+// or "" if the node does not have it yet.
+func appHash(t *testing.T, rpc string, h int64) string {
+	var b struct {
+		Result struct {
+			Block struct {
+				Header struct {
+					AppHash string `json:"app_hash"`
+				} `json:"header"`
+			} `json:"block"`
+		} `json:"result"`
+	}
+	if !rpcJSON(t, fmt.Sprintf("%s/block?height=%d", rpc, h+1), &b) {
+		return ""
+	}
+	return b.Result.Block.Header.AppHash
 }
