@@ -74,6 +74,7 @@ type Provider struct {
 
 	mu       sync.Mutex
 	machines map[string]*machine // live handles, loaded lazily
+	metaMu   sync.Mutex          // serialises read-modify-write of meta.json
 }
 
 var _ hypercore.Provider = (*Provider)(nil)
@@ -153,12 +154,22 @@ func (p *Provider) saveMeta(m *meta) error {
 	if err != nil {
 		return err
 	}
-	path := filepath.Join(p.machineDir(m.ID), "meta.json")
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, b, 0o600); err != nil {
+	// A unique temporary name: concurrent writers (an exit being recorded
+	// while a start is saved) must never share one and rename a half file.
+	dir := p.machineDir(m.ID)
+	f, err := os.CreateTemp(dir, ".meta.json.tmp-*")
+	if err != nil {
 		return err
 	}
-	return os.Rename(tmp, path)
+	defer os.Remove(f.Name())
+	if _, err := f.Write(b); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	return os.Rename(f.Name(), filepath.Join(dir, "meta.json"))
 }
 
 func (p *Provider) loadMeta(id string) (*meta, error) {

@@ -134,6 +134,10 @@ func (p *Provider) Start(ctx context.Context, id string) error {
 }
 
 func (p *Provider) recordExit(id string, ex hypercore.ExitStatus) {
+	// Several waiters (the supervisor's, Stop's) may see the same exit:
+	// the first one records it, under the lock, and the others keep it.
+	p.metaMu.Lock()
+	defer p.metaMu.Unlock()
 	m, err := p.loadMeta(id)
 	if err != nil {
 		return // deleted meanwhile
