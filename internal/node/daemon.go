@@ -115,13 +115,16 @@ func Run(ctx context.Context, home string, log *slog.Logger, ready func(Endpoint
 	servers := []*server{
 		{name: "api", addr: cfg.API.Listen, handler: apiHandler},
 		{name: "api-socket", unix: ep.Socket, handler: api.Handler(deps, true)},
-		{name: "gateway", addr: cfg.Gateway.Listen, handler: newGateway(cfg, sup, reg, log)},
+		{name: "gateway", addr: cfg.Gateway.Listen, handler: newGateway(cfg, sup, reg, log), certFile: cfg.Gateway.TLSCert, keyFile: cfg.Gateway.TLSKey},
 	}
 	if cfg.Metrics.Listen != "" {
 		servers = append(servers, &server{name: "metrics", addr: cfg.Metrics.Listen, handler: promhttp.HandlerFor(reg, promhttp.HandlerOpts{})})
 		ep.Metrics = "http://" + cfg.Metrics.Listen + "/metrics"
 	}
 	ep.Gateway = "http://" + cfg.Gateway.Listen
+	if cfg.Gateway.TLSCert != "" {
+		ep.Gateway = "https://" + cfg.Gateway.Listen
+	}
 	for _, s := range servers {
 		if err := s.listen(); err != nil {
 			for _, o := range servers {
@@ -216,10 +219,11 @@ func lockHome(home string) (func(), error) {
 
 // server is one listener of the daemon.
 type server struct {
-	name, addr, unix string
-	handler          http.Handler
-	ln               net.Listener
-	srv              *http.Server
+	name, addr, unix  string
+	certFile, keyFile string // TLS when both are set
+	handler           http.Handler
+	ln                net.Listener
+	srv               *http.Server
 }
 
 func (s *server) listen() error {
@@ -246,7 +250,13 @@ func (s *server) listen() error {
 
 func (s *server) serve(ctx context.Context) error {
 	errc := make(chan error, 1)
-	go func() { errc <- s.srv.Serve(s.ln) }()
+	go func() {
+		if s.certFile != "" {
+			errc <- s.srv.ServeTLS(s.ln, s.certFile, s.keyFile)
+			return
+		}
+		errc <- s.srv.Serve(s.ln)
+	}()
 	select {
 	case err := <-errc:
 		return fmt.Errorf("%s: %w", s.name, err)
