@@ -164,9 +164,13 @@ func gatewayURLs(cfg Config, id string) []string {
 	if host == "" || host == "0.0.0.0" {
 		host = "127.0.0.1"
 	}
+	scheme := "http"
+	if cfg.Gateway.TLSCert != "" {
+		scheme = "https"
+	}
 	return []string{
-		fmt.Sprintf("http://%s.%s:%s/", id, cfg.Gateway.BaseDomain, port),
-		fmt.Sprintf("http://%s:%s/sc/%s/", host, port, id),
+		fmt.Sprintf("%s://%s.%s:%s/", scheme, id, cfg.Gateway.BaseDomain, port),
+		fmt.Sprintf("%s://%s:%s/sc/%s/", scheme, host, port, id),
 	}
 }
 
