@@ -190,3 +190,11 @@ func ParseTokens(s string) (int64, error) {
 	}
 	return parseTokens(s)
 }
+
+// ParseSize reads a size as hac.toml does ("512MB", "1GiB", or bytes).
+func ParseSize(s string) (int64, error) {
+	if n, err := strconv.ParseInt(strings.TrimSpace(s), 10, 64); err == nil {
+		return parseSize(n)
+	}
+	return parseSize(s)
+}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/pelletier/go-toml/v2"
+	"github.com/vistara-labs/vimana/internal/hac"
 	"github.com/vistara-labs/vimana/internal/hypercore"
 )
 
@@ -166,6 +167,9 @@ func (c Config) Validate() error {
 	}
 	if !strings.HasPrefix(c.Sandbox.CgroupParent, "/") {
 		bad("sandbox", "cgroup_parent %q must be absolute", c.Sandbox.CgroupParent)
+	}
+	if _, err := hac.ParseSize(c.Capacity.ReservedMemory); err != nil {
+		bad("capacity", "reserved_memory: %v", err)
 	}
 	if c.Capacity.ReservedCores < 0 || c.Capacity.Overcommit < 1 {
 		bad("capacity", "reserved_cores must be >= 0 and overcommit >= 1")

@@ -20,6 +20,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/vistara-labs/vimana/internal/api"
 	"github.com/vistara-labs/vimana/internal/chain"
+	"github.com/vistara-labs/vimana/internal/hac"
 	"github.com/vistara-labs/vimana/internal/hypercore"
 	"github.com/vistara-labs/vimana/internal/image"
 	"github.com/vistara-labs/vimana/internal/resources"
@@ -66,7 +67,7 @@ func Run(ctx context.Context, home string, log *slog.Logger, ready func(Endpoint
 	}
 	policy := resources.DefaultPolicy()
 	policy.Reserved.MilliCPU = int64(cfg.Capacity.ReservedCores * 1000)
-	if mem, err := parseBytes(cfg.Capacity.ReservedMemory); err == nil {
+	if mem, err := hac.ParseSize(cfg.Capacity.ReservedMemory); err == nil {
 		policy.Reserved.MemoryBytes = mem
 	} else {
 		return fmt.Errorf("%w: config [capacity]: reserved_memory: %v", hypercore.ErrInvalid, err)
@@ -279,18 +280,4 @@ func (s *server) close() {
 	if s.ln != nil {
 		s.ln.Close()
 	}
-}
-
-func parseBytes(s string) (int64, error) {
-	var n float64
-	var unit string
-	if _, err := fmt.Sscanf(strings.TrimSpace(s), "%g%s", &n, &unit); err != nil {
-		return 0, fmt.Errorf("%q: want e.g. 1GiB", s)
-	}
-	mult := map[string]float64{"B": 1, "KiB": 1 << 10, "MiB": 1 << 20, "GiB": 1 << 30, "TiB": 1 << 40, "KB": 1e3, "MB": 1e6, "GB": 1e9, "TB": 1e12}
-	m, ok := mult[unit]
-	if !ok {
-		return 0, fmt.Errorf("%q: unknown unit %q", s, unit)
-	}
-	return int64(n * m), nil
 }
