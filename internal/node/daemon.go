@@ -93,6 +93,7 @@ func Run(ctx context.Context, home string, log *slog.Logger, ready func(Endpoint
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	registerCapacity(reg, ledger)
 	sup, err := spacecore.Open(ctx, spacecore.Options{
 		DBPath: filepath.Join(home, "spacecore.db"), LogDir: filepath.Join(home, "logs"),
 		Providers: provs, Resolver: imageResolver{store: store}, Admitter: ledger,

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/vistara-labs/vimana/internal/resources"
 )
 
 // withAPIMetrics records API latency by procedure and status.
@@ -42,3 +43,25 @@ func (w *statusWriter) Flush() {
 
 // Unwrap lets http.ResponseController reach the real writer.
 func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// registerCapacity exports what the node offers, has reserved and has free.
+func registerCapacity(reg *prometheus.Registry, l *resources.Ledger) {
+	for _, r := range []struct {
+		name, help string
+		get        func(resources.Capacity) float64
+	}{
+		{"milli_cpu", "CPU in milli-cores", func(c resources.Capacity) float64 { return float64(c.MilliCPU) }},
+		{"memory_bytes", "memory in bytes", func(c resources.Capacity) float64 { return float64(c.MemoryBytes) }},
+		{"disk_bytes", "disk in bytes", func(c resources.Capacity) float64 { return float64(c.DiskBytes) }},
+		{"gpus", "GPUs", func(c resources.Capacity) float64 { return float64(c.GPUs) }},
+	} {
+		for state, f := range map[string]func() resources.Capacity{"offered": l.Offered, "used": l.Used, "free": l.Free} {
+			get, f := r.get, f
+			reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+				Name:        "vimana_capacity_" + r.name,
+				Help:        "Node capacity for spacecores: " + r.help + ", by state.",
+				ConstLabels: prometheus.Labels{"state": state},
+			}, func() float64 { return get(f()) }))
+		}
+	}
+}
