@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -53,7 +54,19 @@ func (d *daemon) kill9() {
 
 func (d *daemon) vimana(args ...string) []byte {
 	d.t.Helper()
-	out, err := exec.Command(d.bin, append([]string{"--home", d.home}, args...)...).CombinedOutput()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, d.bin, append([]string{"--home", d.home}, args...)...).CombinedOutput()
+	if ctx.Err() != nil {
+		// A hang: dump the daemon's goroutines into its log for the report.
+		d.cmd.Process.Signal(syscall.SIGQUIT)
+		time.Sleep(time.Second)
+		log := d.logText()
+		if len(log) > 60000 {
+			log = log[len(log)-60000:]
+		}
+		d.t.Fatalf("vimana %v did not answer in 3 minutes; daemon log and goroutines:\n%s", args, log)
+	}
 	if err != nil {
 		d.t.Fatalf("vimana %v: %v\n%s", args, err, out)
 	}
