@@ -29,6 +29,19 @@ func passphrase() ([]byte, error) {
 
 func keystore() (*wallet.Keystore, error) { return wallet.OpenKeystore(filepath.Join(g.home, "keys")) }
 
+// loadKey decrypts a named key with the passphrase.
+func loadKey(name string) (*wallet.Key, error) {
+	ks, err := keystore()
+	if err != nil {
+		return nil, err
+	}
+	pass, err := passphrase()
+	if err != nil {
+		return nil, err
+	}
+	return ks.Load(name, pass)
+}
+
 func newWalletCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "wallet",
@@ -141,15 +154,7 @@ func newWalletShowCmd() *cobra.Command {
 		Short: "Decrypt a key and show its address and public key (never the private key)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			ks, err := keystore()
-			if err != nil {
-				return err
-			}
-			pass, err := passphrase()
-			if err != nil {
-				return err
-			}
-			k, err := ks.Load(args[0], pass)
+			k, err := loadKey(args[0])
 			if err != nil {
 				return err
 			}

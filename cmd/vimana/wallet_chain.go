@@ -103,15 +103,7 @@ func newWalletSendCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			ks, err := keystore()
-			if err != nil {
-				return err
-			}
-			pass, err := passphrase()
-			if err != nil {
-				return err
-			}
-			k, err := ks.Load(args[0], pass)
+			k, err := loadKey(args[0])
 			if err != nil {
 				return err
 			}
