@@ -153,7 +153,6 @@ func offer(t testing.TB, region string, cpuPrice uint64) Offer {
 	}
 }
 
-
 func order(name string) *Create {
 	return &Create{
 		Name: name, Image: "127.0.0.1:5000/hello@sha256:" + fmt.Sprintf("%064x", 1),

@@ -3,7 +3,6 @@ package app
 import (
 	"context"
 	"fmt"
-	"math/bits"
 	"sync"
 
 	abci "github.com/cometbft/cometbft/abci/types"
@@ -112,7 +111,8 @@ func (a *App) CheckTx(_ context.Context, req *abci.CheckTxRequest) (*abci.CheckT
 	if code != CodeOK {
 		return &abci.CheckTxResponse{Code: code, Codespace: Codespace, Log: msg}, nil
 	}
-	a.check[from] = pending{nonce: p.nonce + 1, spent: p.spent + tx.Body.Amount + tx.Body.Fee}
+	cost, _ := tx.Cost() // validate refused overflows
+	a.check[from] = pending{nonce: p.nonce + 1, spent: p.spent + cost}
 	return &abci.CheckTxResponse{Code: CodeOK}, nil
 }
 
@@ -132,8 +132,8 @@ func (a *App) validate(tx *Tx, verify bool, nonce, available uint64, get func(st
 	if b.Nonce != nonce {
 		return CodeBadNonce, fmt.Sprintf("nonce %d, expected %d", b.Nonce, nonce)
 	}
-	total, carry := bits.Add64(b.Amount, b.Fee, 0)
-	if carry != 0 {
+	total, ok := tx.Cost()
+	if !ok {
 		return CodeInvalid, "amount plus fee overflows"
 	}
 	if available < total {

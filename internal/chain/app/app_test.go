@@ -56,8 +56,8 @@ func TestRejected(t *testing.T) {
 	valid := NewTransfer(f.alice, testChainID, bob, 1, 10, 0)
 	badSig := NewTransfer(f.alice, testChainID, bob, 1, 10, 0)
 	badSig.Signature[0] ^= 1
-	forged := NewTransfer(f.alice, testChainID, bob, 1, 10, 0)
-	forged.Body.Amount = 900_000 // signature was over amount 1
+	forged := NewTransfer(f.alice, testChainID, bob, 900_000, 10, 0)
+	forged.Signature = valid.Signature // signed over amount 1
 	enc := valid.Encode()
 	cases := []struct {
 		name string

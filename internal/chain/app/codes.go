@@ -17,3 +17,11 @@ const (
 	CodeInvalid           uint32 = 8 // well-formed but meaningless (zero amount, overflow)
 	CodeUnknownQuery      uint32 = 9
 )
+
+// Market result codes (internal/market shares this codespace).
+const (
+	CodeNotFound     uint32 = 10
+	CodeUnauthorized uint32 = 11
+	CodeState        uint32 = 12 // not allowed in the current state
+	CodeCapacity     uint32 = 13 // the provider cannot serve the order
+)

@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"crypto/sha256"
 	"fmt"
 	"strconv"
 
@@ -23,10 +24,11 @@ func (a *App) FinalizeBlock(_ context.Context, req *abci.FinalizeBlockRequest) (
 	results := make([]*abci.ExecTxResult, len(req.Txs))
 	var fees uint64 // bounded by the supply, so it cannot overflow
 	for i, raw := range req.Txs {
-		res, fee := a.deliver(raw)
+		res, fee := a.deliver(raw, req.Height)
 		results[i] = res
 		fees += fee
 	}
+	endEvents := a.endBlock(req.Height)
 	if fees > 0 {
 		if len(req.ProposerAddress) == wallet.AddressSize {
 			// A validator's address and an account address are the same
@@ -41,12 +43,15 @@ func (a *App) FinalizeBlock(_ context.Context, req *abci.FinalizeBlockRequest) (
 		}
 	}
 	a.finalHeight, a.finalHash = req.Height, a.state.hash()
-	return &abci.FinalizeBlockResponse{TxResults: results, AppHash: a.finalHash}, nil
+	return &abci.FinalizeBlockResponse{TxResults: results, Events: endEvents, AppHash: a.finalHash}, nil
 }
 
-// deliver executes one tx against staged state and returns its result and
-// the fee it paid. A failed tx changes nothing.
-func (a *App) deliver(raw []byte) (*abci.ExecTxResult, uint64) {
+// deliver executes one tx at height h against staged state and returns
+// its result and the fee it paid. A tx that fails the envelope checks
+// (decoding, chain, fee, signature, nonce, funds) changes nothing; once
+// those pass, the fee is paid and the nonce used even if the message then
+// fails, so a sender's later txs stay valid and failures are not free.
+func (a *App) deliver(raw []byte, h int64) (*abci.ExecTxResult, uint64) {
 	tx, code, err := DecodeTx(raw)
 	if code != CodeOK {
 		return &abci.ExecTxResult{Code: code, Codespace: Codespace, Log: err.Error()}, 0
@@ -57,20 +62,18 @@ func (a *App) deliver(raw []byte) (*abci.ExecTxResult, uint64) {
 	if code, msg := a.validate(tx, true, acc.Nonce, acc.Balance, a.state.get); code != CodeOK {
 		return &abci.ExecTxResult{Code: code, Codespace: Codespace, Log: msg}, 0
 	}
-	acc.Balance -= b.Amount + b.Fee
+	acc.Balance -= b.Fee
 	acc.Nonce++
 	a.state.setAccount(from, acc)
-	to := a.state.account(b.To) // read after the debit: self-transfers work
-	to.Balance += b.Amount      // cannot overflow: balances sum to the supply
-	a.state.setAccount(b.To, to)
-	ev := abci.Event{Type: "transfer", Attributes: []abci.EventAttribute{
-		{Key: "sender", Value: from.String(), Index: true},
-		{Key: "recipient", Value: b.To.String(), Index: true},
-		{Key: "amount", Value: strconv.FormatUint(b.Amount, 10)},
-		{Key: "fee", Value: strconv.FormatUint(b.Fee, 10)},
-	}}
-	return &abci.ExecTxResult{Code: CodeOK, Events: []abci.Event{ev}}, b.Fee
+	sum := sha256.Sum256(raw)
+	code, log, events := a.execMsg(tx, sum[:], h)
+	if code != CodeOK {
+		return &abci.ExecTxResult{Code: code, Codespace: Codespace, Log: log}, b.Fee
+	}
+	return &abci.ExecTxResult{Code: CodeOK, Events: events}, b.Fee
 }
+
+func uitoa(v uint64) string { return strconv.FormatUint(v, 10) }
 
 // Commit implements abci.Application: it persists the staged state of the
 // last FinalizeBlock and resets the mempool's view.

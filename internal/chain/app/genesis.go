@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/bits"
 
+	"github.com/vistara-labs/vimana/internal/market"
 	"github.com/vistara-labs/vimana/internal/wallet"
 )
 
@@ -13,6 +14,7 @@ import (
 type Genesis struct {
 	MinFee   uint64           `json:"min_fee"` // uvis per transaction
 	Balances []GenesisBalance `json:"balances"`
+	Market   *market.Params   `json:"market,omitempty"` // default market.DefaultParams()
 }
 
 // GenesisBalance funds one account at genesis.
@@ -58,5 +60,14 @@ func (g *Genesis) apply(v *view, chainID string) error {
 	v.set(keyChainID, []byte(chainID))
 	v.set(keyMinFee, encodeUint(g.MinFee))
 	v.set(keySupply, encodeUint(supply))
+	mp := market.DefaultParams()
+	if g.Market != nil {
+		mp = *g.Market
+	}
+	c := newTxCache(v)
+	if err := market.SetParams(c, mp); err != nil {
+		return fmt.Errorf("genesis: %v: %w", err, ErrInvalid)
+	}
+	c.write()
 	return nil
 }

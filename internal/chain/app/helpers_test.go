@@ -8,6 +8,7 @@ import (
 
 	abci "github.com/cometbft/cometbft/abci/types"
 
+	"github.com/vistara-labs/vimana/internal/market"
 	"github.com/vistara-labs/vimana/internal/wallet"
 )
 
@@ -84,6 +85,7 @@ func checkSupply(t testing.TB, a *App) {
 		}
 	}
 	sum += decodeUint(a.state.base[keyFeePool])
+	sum += market.Reader{KV: committedKV{a}}.Held()
 	if supply := decodeUint(a.state.base[keySupply]); sum != supply {
 		t.Fatalf("balances sum to %d, supply is %d", sum, supply)
 	}

@@ -6,6 +6,7 @@ import (
 
 	abci "github.com/cometbft/cometbft/abci/types"
 
+	"github.com/vistara-labs/vimana/internal/market"
 	"github.com/vistara-labs/vimana/internal/wallet"
 )
 
@@ -13,7 +14,22 @@ import (
 const (
 	QueryAccount = "/account" // data: bech32 address; value: Account as JSON
 	QueryParams  = "/params"  // value: Params as JSON
+
+	QueryMarketParams = "/market/params"    // value: market.Params
+	QueryProvider     = "/market/provider"  // data: bech32 address; value: market.Provider
+	QueryProviders    = "/market/providers" // value: []market.Provider
+	QueryOrder        = "/market/order"     // data: id; value: market.Order
+	QueryBids         = "/market/bids"      // data: order id; value: []market.Bid
+	QueryOpen         = "/market/open"      // value: []market.Order, open ones
+	QueryOwned        = "/market/owned"     // data: bech32 owner; value: []market.Order
+	QueryLeases       = "/market/leases"    // data: bech32 provider; value: []market.Order it serves
 )
+
+// committedKV reads committed state for market queries.
+type committedKV struct{ a *App }
+
+func (c committedKV) Get(k string) []byte { return c.a.committed(k) }
+func (c committedKV) Set(string, []byte)  { panic("app: write through a query") }
 
 // Params are the chain-wide parameters and totals.
 type Params struct {
@@ -21,6 +37,7 @@ type Params struct {
 	MinFee  uint64 `json:"min_fee"`
 	Supply  uint64 `json:"supply"`
 	FeePool uint64 `json:"fee_pool"`
+	Held    uint64 `json:"market_held"` // escrow, stakes and unpaid earnings
 }
 
 // Query implements abci.Application. It answers from committed state only.
@@ -40,6 +57,42 @@ func (a *App) Query(_ context.Context, req *abci.QueryRequest) (*abci.QueryRespo
 		v = Params{
 			ChainID: string(a.committed(keyChainID)), MinFee: decodeUint(a.committed(keyMinFee)),
 			Supply: decodeUint(a.committed(keySupply)), FeePool: decodeUint(a.committed(keyFeePool)),
+			Held: market.Reader{KV: committedKV{a}}.Held(),
+		}
+	case QueryMarketParams:
+		v = market.Reader{KV: committedKV{a}}.Params()
+	case QueryProvider, QueryOwned, QueryLeases:
+		addr, err := wallet.ParseAddress(string(req.Data))
+		if err != nil {
+			return &abci.QueryResponse{Code: CodeDecode, Codespace: Codespace, Log: err.Error(), Height: a.height}, nil
+		}
+		r := market.Reader{KV: committedKV{a}}
+		switch req.Path {
+		case QueryProvider:
+			p, ok := r.Provider(addr)
+			if !ok {
+				return &abci.QueryResponse{Code: CodeNotFound, Codespace: Codespace, Log: addr.String() + " is not a provider", Height: a.height}, nil
+			}
+			v = p
+		case QueryOwned:
+			v = r.Owned(addr)
+		default:
+			v = r.Leases(addr)
+		}
+	case QueryProviders:
+		v = market.Reader{KV: committedKV{a}}.Providers()
+	case QueryOpen:
+		v = market.Reader{KV: committedKV{a}}.Open()
+	case QueryOrder, QueryBids:
+		id := string(req.Data)
+		r := market.Reader{KV: committedKV{a}}
+		o, ok := r.Order(id)
+		if !market.ValidID(id) || !ok {
+			return &abci.QueryResponse{Code: CodeNotFound, Codespace: Codespace, Log: "no lease or order " + id, Height: a.height}, nil
+		}
+		v = o
+		if req.Path == QueryBids {
+			v = r.Bids(id)
 		}
 	default:
 		return &abci.QueryResponse{Code: CodeUnknownQuery, Codespace: Codespace, Log: "unknown path " + req.Path, Height: a.height}, nil
