@@ -131,7 +131,7 @@ func TestMarketThroughABCI(t *testing.T) {
 	}
 	var p Params
 	m.query(t, QueryParams, "", &p)
-	if p.Held != 5000 {
-		t.Fatalf("market holds %d, want the stake 5000", p.Held)
+	if p.Held != 5600 {
+		t.Fatalf("market holds %d, want the stake 5000 plus the unpaid 600 earned", p.Held)
 	}
 }
