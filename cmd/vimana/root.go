@@ -58,5 +58,7 @@ func subcommands() []func() *cobra.Command {
 		newSpacecoreCmd,
 		newWalletCmd,
 		newDevnetCmd,
+		newDeployCmd,
+		newLeaseCmd,
 	}
 }

@@ -38,6 +38,10 @@ type Deps struct {
 	NodePublicKey string
 	// Authorized reports whether a caller key (hex) may use the TCP API.
 	Authorized func(key string) bool
+	// MayCreate, when set, limits who may create spacecores over TCP;
+	// other authorized keys (e.g. tenants of marketplace leases) may only
+	// act on spacecores they own.
+	MayCreate func(key string) bool
 }
 
 // Handler returns the connect services on one mux. local=true is for the
@@ -104,6 +108,9 @@ func (s *server) toProto(ctx context.Context, r spacecore.Record) *vimanav1.Spac
 }
 
 func (s *server) Run(ctx context.Context, req *connect.Request[vimanav1.RunRequest]) (*connect.Response[vimanav1.RunResponse], error) {
+	if caller := Identity(ctx); caller != LocalAdmin && s.d.MayCreate != nil && !s.d.MayCreate(caller) {
+		return nil, connect.NewError(connect.CodePermissionDenied, errors.New("this key may use its leases here but not create spacecores; deploy through the marketplace"))
+	}
 	m := req.Msg
 	name := m.Filename
 	if name == "" {

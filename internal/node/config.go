@@ -6,6 +6,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"time"
 
@@ -33,6 +34,25 @@ type Config struct {
 	Supervisor SupervisorConfig `toml:"supervisor"`
 	Log        LogConfig        `toml:"log"`
 	Chain      ChainConfig      `toml:"chain"`
+	Provider   ProviderConfig   `toml:"provider"`
+}
+
+// ProviderConfig makes the node a marketplace provider: it registers on
+// the microchain with the node key as its account, bids on orders it can
+// serve and runs their leases (docs/market.md).
+type ProviderConfig struct {
+	Enabled        bool   `toml:"enabled" comment:"register on the chain, bid and run leases (needs [chain] or chain_rpc)"`
+	ChainRPC       string `toml:"chain_rpc" comment:"CometBFT RPC to use; default the embedded chain's"`
+	Region         string `toml:"region" comment:"region attribute offered to orders"`
+	Stake          string `toml:"stake" comment:"stake locked at registration, e.g. 10vis"`
+	PriceCPUMilli  uint64 `toml:"price_cpu_milli" comment:"uvis per block per milli-CPU"`
+	PriceMemoryMiB uint64 `toml:"price_memory_mib" comment:"uvis per block per MiB of memory"`
+	PriceDiskGiB   uint64 `toml:"price_disk_gib" comment:"uvis per block per started GiB of disk"`
+	PriceGPU       uint64 `toml:"price_gpu" comment:"uvis per block per GPU"`
+	HeartbeatEvery int64  `toml:"heartbeat_every" comment:"blocks between heartbeats (keep well under the chain's grace)"`
+	WithdrawEvery  int64  `toml:"withdraw_every" comment:"blocks between withdrawals of earnings"`
+	Endpoint       string `toml:"endpoint" comment:"API URL tenants call; default http://<api listen>"`
+	Ingress        string `toml:"ingress" comment:"ingress base domain[:port] leases are served under; default <gateway base_domain>:<gateway port>"`
 }
 
 // ChainConfig hosts the microchain in the node (CometBFT in-process).
@@ -48,6 +68,9 @@ type ChainConfig struct {
 // NodeConfig names the node.
 type NodeConfig struct {
 	Name string `toml:"name" comment:"human name of this node"`
+	// MachinePrefix keeps machine ids of several nodes on one host apart
+	// (a devnet's nodes all run leases named by lease ID).
+	MachinePrefix string `toml:"machine_prefix" comment:"prefix for this node's machine ids on the host; set when several nodes share a host"`
 }
 
 // APIConfig is where the node API listens.
@@ -128,8 +151,12 @@ func DefaultConfig() Config {
 		Log:        LogConfig{Level: "info", Format: "text"},
 		Chain: ChainConfig{ChainID: "vimana-local", RPCListen: "127.0.0.1:26657", P2PListen: "127.0.0.1:26656",
 			BlockInterval: Duration{200 * time.Millisecond}},
+		Provider: ProviderConfig{Region: "local", Stake: "10vis", PriceCPUMilli: 1, PriceMemoryMiB: 1, PriceDiskGiB: 10,
+			HeartbeatEvery: 3, WithdrawEvery: 100},
 	}
 }
+
+var machinePrefixRE = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,15}$`)
 
 // Validate checks the config and names the failing section.
 func (c Config) Validate() error {
@@ -144,6 +171,9 @@ func (c Config) Validate() error {
 		if _, _, err := net.SplitHostPort(addr); err != nil {
 			bad(section, "listen %q: want host:port", addr)
 		}
+	}
+	if c.Node.MachinePrefix != "" && !machinePrefixRE.MatchString(c.Node.MachinePrefix) {
+		bad("node", "machine_prefix %q: want 1-16 of [a-z0-9-], starting with [a-z0-9]", c.Node.MachinePrefix)
 	}
 	if c.Metrics.Listen != "" {
 		if _, _, err := net.SplitHostPort(c.Metrics.Listen); err != nil {
@@ -190,6 +220,17 @@ func (c Config) Validate() error {
 		}
 		if c.Chain.ChainID == "" || c.Chain.BlockInterval.Duration <= 0 {
 			bad("chain", "chain_id and a positive block_interval are required")
+		}
+	}
+	if c.Provider.Enabled {
+		if !c.Chain.Enabled && c.Provider.ChainRPC == "" {
+			bad("provider", "needs [chain] enabled or chain_rpc")
+		}
+		if _, err := hac.ParseTokens(c.Provider.Stake); err != nil {
+			bad("provider", "stake: %v", err)
+		}
+		if c.Provider.HeartbeatEvery < 1 || c.Provider.WithdrawEvery < 1 {
+			bad("provider", "heartbeat_every and withdraw_every must be at least 1 block")
 		}
 	}
 	if c.Log.Format != "text" && c.Log.Format != "json" {

@@ -23,6 +23,7 @@ import (
 	"github.com/vistara-labs/vimana/internal/hac"
 	"github.com/vistara-labs/vimana/internal/hypercore"
 	"github.com/vistara-labs/vimana/internal/image"
+	"github.com/vistara-labs/vimana/internal/provider"
 	"github.com/vistara-labs/vimana/internal/resources"
 	"github.com/vistara-labs/vimana/internal/spacecore"
 	"golang.org/x/sync/errgroup"
@@ -56,6 +57,9 @@ func Run(ctx context.Context, home string, log *slog.Logger, ready func(Endpoint
 	provs, err := providers(home, cfg)
 	if err != nil {
 		return err
+	}
+	for iso, p := range provs {
+		provs[iso] = hypercore.Prefixed(p, cfg.Node.MachinePrefix)
 	}
 	store, err := image.Open(filepath.Join(home, "images"))
 	if err != nil {
@@ -105,19 +109,38 @@ func Run(ctx context.Context, home string, log *slog.Logger, ready func(Endpoint
 	}
 	defer sup.Close()
 
+	var leases *leaseRoutes
+	var agent *provider.Agent
+	if cfg.Chain.Enabled || cfg.Provider.ChainRPC != "" {
+		wk, err := key.WalletKey()
+		if err != nil {
+			return err
+		}
+		leases = &leaseRoutes{c: &chain.Client{RPC: chainRPC(cfg)}, self: wk.Address()}
+	}
+	if cfg.Provider.Enabled {
+		if agent, err = newProviderAgent(home, cfg, key, &rep, ledger, provs, sup, log); err != nil {
+			return err
+		}
+	}
+	admin := authorizer(home, key.PublicKey)
+
 	ep := Endpoints{API: "http://" + cfg.API.Listen, Socket: filepath.Join(home, cfg.API.Socket)}
 	deps := api.Deps{
 		Supervisor:    sup,
 		URLs:          func(id string) []string { return gatewayURLs(cfg, id) },
 		Hardware:      func(ctx context.Context) (any, error) { return resources.Discover(ctx) },
 		NodePublicKey: key.PublicKey,
-		Authorized:    authorizer(home, key.PublicKey),
+		// Tenants of leases running here may use their own spacecores
+		// (logs, exec, stats); only admins may create.
+		Authorized: func(k string) bool { return admin(k) || ownsLease(sup, k) },
+		MayCreate:  admin,
 	}
 	apiHandler := withAPIMetrics(reg, api.Handler(deps, false))
 	servers := []*server{
 		{name: "api", addr: cfg.API.Listen, handler: apiHandler},
 		{name: "api-socket", unix: ep.Socket, handler: api.Handler(deps, true)},
-		{name: "gateway", addr: cfg.Gateway.Listen, handler: newGateway(cfg, sup, reg, log), certFile: cfg.Gateway.TLSCert, keyFile: cfg.Gateway.TLSKey},
+		{name: "gateway", addr: cfg.Gateway.Listen, handler: newGateway(cfg, sup, leases, reg, log), certFile: cfg.Gateway.TLSCert, keyFile: cfg.Gateway.TLSKey},
 	}
 	if cfg.Metrics.Listen != "" {
 		servers = append(servers, &server{name: "metrics", addr: cfg.Metrics.Listen, handler: promhttp.HandlerFor(reg, promhttp.HandlerOpts{})})
@@ -137,6 +160,10 @@ func Run(ctx context.Context, home string, log *slog.Logger, ready func(Endpoint
 	}
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return sup.Run(gctx) })
+	if agent != nil {
+		g.Go(func() error { return agent.Run(gctx) })
+		log.Info("provider agent started", "address", agent.Address())
+	}
 	for _, s := range servers {
 		g.Go(func() error { return s.serve(gctx) })
 	}
@@ -174,6 +201,17 @@ func gatewayURLs(cfg Config, id string) []string {
 		fmt.Sprintf("%s://%s.%s:%s/", scheme, id, cfg.Gateway.BaseDomain, port),
 		fmt.Sprintf("%s://%s:%s/sc/%s/", scheme, host, port, id),
 	}
+}
+
+// ownsLease reports whether key (hex) owns a lease spacecore on this node;
+// the owner came from the lease on the chain.
+func ownsLease(sup *spacecore.Supervisor, key string) bool {
+	for _, r := range sup.List(spacecore.Filter{Owner: key}) {
+		if provider.IsLease(r) {
+			return true
+		}
+	}
+	return false
 }
 
 // authorizer accepts the node's own key and the keys in authorized_keys

@@ -3,6 +3,7 @@ package node
 import (
 	"context"
 	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -23,6 +24,7 @@ import (
 	"github.com/vistara-labs/vimana/internal/chain"
 	"github.com/vistara-labs/vimana/internal/chain/app"
 	"github.com/vistara-labs/vimana/internal/hypercore"
+	"github.com/vistara-labs/vimana/internal/market"
 	"github.com/vistara-labs/vimana/internal/wallet"
 )
 
@@ -132,6 +134,11 @@ func createDevnet(ctx context.Context, dir string, n int) (*Devnet, error) {
 		return nil, err
 	}
 	d := &Devnet{ChainID: "vimana-devnet"}
+	tb := make([]byte, 2)
+	if _, err := rand.Read(tb); err != nil {
+		return nil, err
+	}
+	tag := hex.EncodeToString(tb) // tells this devnet's machines from another's on the host
 	var gen app.Genesis
 	fund := func(name string) (string, error) {
 		k, err := wallet.Generate(rand.Reader)
@@ -151,14 +158,10 @@ func createDevnet(ctx context.Context, dir string, n int) (*Devnet, error) {
 	var vals []types.GenesisValidator
 	p2p := make([]string, n)
 	for i := 0; i < n; i++ {
-		addr, err := fund(fmt.Sprintf("provider-%d", i))
-		if err != nil {
-			return nil, err
-		}
-		d.Providers = append(d.Providers, addr)
 		home := filepath.Join(dir, fmt.Sprintf("node-%d", i))
 		cfg := DefaultConfig()
 		cfg.Node.Name = fmt.Sprintf("devnet-%d", i)
+		cfg.Node.MachinePrefix = fmt.Sprintf("d%sn%d-", tag, i)
 		ports := make([]string, 5)
 		for j := range ports {
 			if ports[j], err = freeLoopback(); err != nil {
@@ -167,9 +170,28 @@ func createDevnet(ctx context.Context, dir string, n int) (*Devnet, error) {
 		}
 		cfg.API.Listen, cfg.Gateway.Listen, cfg.Metrics.Listen, cfg.Chain.RPCListen, cfg.Chain.P2PListen = ports[0], ports[1], ports[2], ports[3], ports[4]
 		cfg.Chain.Enabled, cfg.Chain.ChainID = true, d.ChainID
+		// Node 0 is the devnet's edge (its gateway forwards every lease to
+		// its provider); the others are providers, so killing a provider
+		// never takes the tenant's URLs down with it.
+		cfg.Provider.Enabled = n == 1 || i > 0
 		if _, err := Init(ctx, home, InitOptions{Config: cfg}); err != nil {
 			return nil, err
 		}
+		// The node key is the provider's account: fund it and keep it in
+		// the devnet keystore as provider-<i>.
+		nk, err := LoadKey(home)
+		if err != nil {
+			return nil, err
+		}
+		wk, err := nk.WalletKey()
+		if err != nil {
+			return nil, err
+		}
+		if err := ks.Save(fmt.Sprintf("provider-%d", i), wk, nil); err != nil {
+			return nil, err
+		}
+		gen.Balances = append(gen.Balances, app.GenesisBalance{Address: wk.Address(), Amount: DevnetFunds})
+		d.Providers = append(d.Providers, wk.Address().String())
 		chome := filepath.Join(home, "chain")
 		if err := chain.Init(chain.Config{Home: chome, ChainID: d.ChainID, RPCListen: "tcp://" + ports[3], P2PListen: "tcp://" + ports[4]}); err != nil {
 			return nil, err
@@ -182,6 +204,8 @@ func createDevnet(ctx context.Context, dir string, n int) (*Devnet, error) {
 		d.Nodes = append(d.Nodes, DevnetNode{Index: i, Home: home, NodeID: id.NodeID, RPC: "http://" + ports[3],
 			API: "http://" + ports[0], Gateway: "http://" + ports[1], Log: filepath.Join(home, "node.log")})
 	}
+	mp := market.DefaultParams()
+	gen.Market = &mp
 	if err := chain.WriteGenesis(chainHomes, d.ChainID, vals, gen); err != nil {
 		return nil, err
 	}

@@ -2,6 +2,7 @@ package spacecore
 
 import (
 	"fmt"
+	"regexp"
 	"strings"
 	"time"
 
@@ -147,6 +148,9 @@ func (r Record) clone() Record {
 
 // CreateRequest asks for a new spacecore.
 type CreateRequest struct {
+	// ID, when set, names the spacecore (a DNS label, e.g. a lease ID);
+	// by default one is generated.
+	ID    string
 	Name  string
 	Owner string
 	// Spec is the machine to run. With ImageRef set, RootFS and Process
@@ -168,6 +172,9 @@ func (r *CreateRequest) validate() error {
 	if r.Name == "" {
 		return fmt.Errorf("%w: spacecore name is empty", hypercore.ErrInvalid)
 	}
+	if r.ID != "" && !validID.MatchString(r.ID) {
+		return fmt.Errorf("%w: spacecore id %q: want a lower-case DNS label of 3-63 characters", hypercore.ErrInvalid, r.ID)
+	}
 	if r.Restart == "" {
 		r.Restart = RestartOnFailure
 	}
@@ -185,6 +192,8 @@ func (r *CreateRequest) validate() error {
 	}
 	return nil
 }
+
+var validID = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$`)
 
 // Filter selects records in List; zero fields match everything.
 type Filter struct {

@@ -176,9 +176,15 @@ func (s *Supervisor) Create(ctx context.Context, req CreateRequest) (Record, err
 	if _, taken := s.byName(req.Owner, req.Name); taken {
 		return Record{}, fmt.Errorf("creating spacecore %q: %w: name taken", req.Name, hypercore.ErrAlreadyExists)
 	}
+	id := req.ID
+	if id == "" {
+		id = newID()
+	} else if _, err := s.Get(id); err == nil {
+		return Record{}, fmt.Errorf("creating spacecore %q: %w: id %s taken", req.Name, hypercore.ErrAlreadyExists, id)
+	}
 	now := s.clock.Now()
 	rec := Record{
-		ID: newID(), Name: req.Name, Owner: req.Owner, Desired: DesiredRunning, Generation: 1,
+		ID: id, Name: req.Name, Owner: req.Owner, Desired: DesiredRunning, Generation: 1,
 		Spec: req.Spec, ImageRef: req.ImageRef, Override: req.Override, Restart: req.Restart,
 		Phase: PhaseStarting, CreatedAt: now, UpdatedAt: now,
 	}

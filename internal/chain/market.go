@@ -1,0 +1,159 @@
+package chain
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/vistara-labs/vimana/internal/chain/app"
+	"github.com/vistara-labs/vimana/internal/market"
+	"github.com/vistara-labs/vimana/internal/wallet"
+)
+
+// ErrRefused wraps a CheckTx refusal (see TxError).
+var ErrRefused = errors.New("transaction refused")
+
+// TxError is a transaction the chain refused, with its result code.
+type TxError struct {
+	Type string
+	Code uint32
+	Log  string
+}
+
+func (e *TxError) Error() string { return fmt.Sprintf("%s refused: code %d: %s", e.Type, e.Code, e.Log) }
+
+// Unwrap makes errors.Is(err, ErrRefused) true.
+func (e *TxError) Unwrap() error { return ErrRefused }
+
+// Signer submits transactions for one key, tracking the next nonce
+// locally so several transactions fit in one block; after a nonce
+// refusal it resynchronises from committed state and retries once.
+type Signer struct {
+	C   *Client
+	Key *wallet.Key
+	Fee uint64 // 0: the chain's minimum fee
+
+	mu      sync.Mutex
+	chainID string
+	minFee  uint64
+	next    uint64
+	synced  bool
+}
+
+// Submitted is an accepted transaction.
+type Submitted struct {
+	Hash []byte // sha256 of the encoded tx (CometBFT's tx hash)
+	Raw  []byte
+}
+
+// Submit signs msg as a transaction of type typ and broadcasts it; it
+// returns once CheckTx accepted it. A refusal is a *TxError.
+func (s *Signer) Submit(ctx context.Context, typ string, msg app.Msg) (Submitted, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.chainID == "" {
+		p, err := s.C.Params(ctx)
+		if err != nil {
+			return Submitted{}, err
+		}
+		s.chainID, s.minFee = p.ChainID, p.MinFee
+	}
+	for attempt := 0; ; attempt++ {
+		if !s.synced {
+			acc, err := s.C.Account(ctx, s.Key.Address())
+			if err != nil {
+				return Submitted{}, err
+			}
+			s.next, s.synced = acc.Nonce, true
+		}
+		fee := max(s.Fee, s.minFee)
+		raw := app.NewTx(s.Key, s.chainID, typ, msg, fee, s.next).Encode()
+		res, err := s.C.Broadcast(ctx, raw)
+		if err != nil {
+			s.synced = false // unknown whether it reached the mempool
+			return Submitted{}, err
+		}
+		if res.Code == app.CodeBadNonce && attempt == 0 {
+			s.synced = false
+			continue
+		}
+		if res.Code != app.CodeOK {
+			return Submitted{}, &TxError{Type: typ, Code: res.Code, Log: res.Log}
+		}
+		s.next++
+		h := sha256.Sum256(raw)
+		return Submitted{Hash: h[:], Raw: raw}, nil
+	}
+}
+
+// Resync forgets the local nonce (e.g. after the node restarted and
+// dropped its mempool).
+func (s *Signer) Resync() {
+	s.mu.Lock()
+	s.synced = false
+	s.mu.Unlock()
+}
+
+// Order returns an order (lease) by ID.
+func (c *Client) Order(ctx context.Context, id string) (market.Order, error) {
+	var o market.Order
+	err := c.query(ctx, app.QueryOrder, []byte(id), &o)
+	return o, err
+}
+
+// Provider returns a provider's record.
+func (c *Client) Provider(ctx context.Context, a wallet.Address) (market.Provider, error) {
+	var p market.Provider
+	err := c.query(ctx, app.QueryProvider, []byte(a.String()), &p)
+	return p, err
+}
+
+// Providers lists every provider.
+func (c *Client) Providers(ctx context.Context) ([]market.Provider, error) {
+	var ps []market.Provider
+	err := c.query(ctx, app.QueryProviders, nil, &ps)
+	return ps, err
+}
+
+// OpenOrders lists orders waiting for a lease.
+func (c *Client) OpenOrders(ctx context.Context) ([]market.Order, error) {
+	var os []market.Order
+	err := c.query(ctx, app.QueryOpen, nil, &os)
+	return os, err
+}
+
+// Owned lists an owner's orders and leases, oldest first.
+func (c *Client) Owned(ctx context.Context, a wallet.Address) ([]market.Order, error) {
+	var os []market.Order
+	err := c.query(ctx, app.QueryOwned, []byte(a.String()), &os)
+	return os, err
+}
+
+// Leases lists the leases a provider serves.
+func (c *Client) Leases(ctx context.Context, a wallet.Address) ([]market.Order, error) {
+	var os []market.Order
+	err := c.query(ctx, app.QueryLeases, []byte(a.String()), &os)
+	return os, err
+}
+
+// MarketParams returns the market parameters.
+func (c *Client) MarketParams(ctx context.Context) (market.Params, error) {
+	var p market.Params
+	err := c.query(ctx, app.QueryMarketParams, nil, &p)
+	return p, err
+}
+
+// Height returns the latest committed height the node knows.
+func (c *Client) Height(ctx context.Context) (int64, error) {
+	var st struct {
+		SyncInfo struct {
+			LatestBlockHeight int64 `json:"latest_block_height,string"`
+		} `json:"sync_info"`
+	}
+	if err := c.get(ctx, "status", nil, &st); err != nil {
+		return 0, err
+	}
+	return st.SyncInfo.LatestBlockHeight, nil
+}
