@@ -22,7 +22,9 @@ type TxError struct {
 	Log  string
 }
 
-func (e *TxError) Error() string { return fmt.Sprintf("%s refused: code %d: %s", e.Type, e.Code, e.Log) }
+func (e *TxError) Error() string {
+	return fmt.Sprintf("%s refused: code %d: %s", e.Type, e.Code, e.Log)
+}
 
 // Unwrap makes errors.Is(err, ErrRefused) true.
 func (e *TxError) Unwrap() error { return ErrRefused }
