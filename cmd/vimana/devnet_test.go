@@ -79,7 +79,7 @@ func TestDevnet(t *testing.T) {
 	d = waitHeights(t, bin, dir, []int{0, 1, 2, 3}, d.Nodes[0].Height+3)
 	// A CLI transfer from the funded tenant, read back through another
 	// node's RPC once committed.
-	if out, err := exec.Command(bin, "--home", dir, "wallet", "send", "tenant", "provider-1", "2.5vis").CombinedOutput(); err != nil {
+	if out, err := exec.Command(bin, "--home", dir, "wallet", "send", "tenant", "provider-0", "2.5vis").CombinedOutput(); err != nil {
 		t.Fatalf("wallet send: %v\n%s", err, out)
 	}
 	var bal struct {
@@ -87,7 +87,7 @@ func TestDevnet(t *testing.T) {
 		Nonce   uint64 `json:"nonce"`
 	}
 	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(200 * time.Millisecond) {
-		out, err := exec.Command(bin, "--home", dir, "wallet", "balance", "provider-1", "--rpc", d.Nodes[2].RPC, "-o", "json").CombinedOutput()
+		out, err := exec.Command(bin, "--home", dir, "wallet", "balance", "provider-0", "--rpc", d.Nodes[2].RPC, "-o", "json").CombinedOutput()
 		if err != nil {
 			t.Fatalf("wallet balance: %v\n%s", err, out)
 		}
@@ -97,7 +97,7 @@ func TestDevnet(t *testing.T) {
 		}
 	}
 	if bal.Balance != node.DevnetFunds+2_500_000 {
-		t.Fatalf("provider-1 balance on node 2 = %d, want %d", bal.Balance, node.DevnetFunds+2_500_000)
+		t.Fatalf("provider-0 (node 0: not a provider) balance on node 2 = %d, want %d", bal.Balance, node.DevnetFunds+2_500_000)
 	}
 	// Sending more than the balance is refused with a reason.
 	if out, err := exec.Command(bin, "--home", dir, "wallet", "send", "tenant", "provider-1", "99999999vis").CombinedOutput(); err == nil || !strings.Contains(string(out), "uvis") {

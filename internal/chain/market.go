@@ -3,9 +3,12 @@ package chain
 import (
 	"context"
 	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"net/url"
 	"sync"
+	"time"
 
 	"github.com/vistara-labs/vimana/internal/chain/app"
 	"github.com/vistara-labs/vimana/internal/market"
@@ -158,4 +161,53 @@ func (c *Client) Height(ctx context.Context) (int64, error) {
 		return 0, err
 	}
 	return st.SyncInfo.LatestBlockHeight, nil
+}
+
+// TxResult is how a committed transaction ended.
+type TxResult struct {
+	Height int64  `json:"height"`
+	Code   uint32 `json:"code"`
+	Log    string `json:"log"`
+}
+
+// WaitTx waits until the transaction with hash is in a block and returns
+// its result (CometBFT's tx index must be on, as it is by default).
+func (c *Client) WaitTx(ctx context.Context, hash []byte) (TxResult, error) {
+	for {
+		var r struct {
+			Height   int64 `json:"height,string"`
+			TxResult struct {
+				Code uint32 `json:"code"`
+				Log  string `json:"log"`
+			} `json:"tx_result"`
+		}
+		err := c.get(ctx, "tx", url.Values{"hash": {"0x" + hex.EncodeToString(hash)}}, &r)
+		if err == nil {
+			return TxResult{Height: r.Height, Code: r.TxResult.Code, Log: r.TxResult.Log}, nil
+		}
+		select {
+		case <-ctx.Done():
+			return TxResult{}, fmt.Errorf("transaction %X not committed: %w (last: %v)", hash, ctx.Err(), err)
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// SubmitAndWait submits msg and waits for its block; a message the block
+// refused is a *TxError.
+func (s *Signer) SubmitAndWait(ctx context.Context, typ string, msg app.Msg, timeout time.Duration) (Submitted, TxResult, error) {
+	sub, err := s.Submit(ctx, typ, msg)
+	if err != nil {
+		return sub, TxResult{}, err
+	}
+	wctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	res, err := s.C.WaitTx(wctx, sub.Hash)
+	if err != nil {
+		return sub, res, err
+	}
+	if res.Code != app.CodeOK {
+		return sub, res, &TxError{Type: typ, Code: res.Code, Log: res.Log}
+	}
+	return sub, res, nil
 }

@@ -17,10 +17,7 @@ import (
 	"syscall"
 	"time"
 
-	"connectrpc.com/connect"
 	"github.com/cometbft/cometbft/types"
-	vimanav1 "github.com/vistara-labs/vimana/api/vimana/v1"
-	"github.com/vistara-labs/vimana/internal/api"
 	"github.com/vistara-labs/vimana/internal/chain"
 	"github.com/vistara-labs/vimana/internal/chain/app"
 	"github.com/vistara-labs/vimana/internal/hypercore"
@@ -313,16 +310,8 @@ func zombie(pid int) bool {
 func (d *Devnet) Down() {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	for _, nd := range d.Nodes {
-		c := api.DialUnix(filepath.Join(nd.Home, "vimana.sock"))
-		list, err := c.Spacecores.List(ctx, connect.NewRequest(&vimanav1.ListRequest{}))
-		if err != nil {
-			continue // not running
-		}
-		for _, sc := range list.Msg.Spacecores {
-			_, _ = c.Spacecores.Remove(ctx, connect.NewRequest(&vimanav1.RemoveRequest{Id: sc.Id}))
-		}
-	}
+	// Stop the daemons first, so no provider agent restarts a lease while
+	// its machine is being removed.
 	for _, nd := range d.Nodes {
 		if nd.Pid > 0 {
 			_ = syscall.Kill(nd.Pid, syscall.SIGTERM)
@@ -337,4 +326,37 @@ func (d *Devnet) Down() {
 			_ = syscall.Kill(nd.Pid, syscall.SIGKILL)
 		}
 	}
+	// Then remove every machine of every node, including nodes that were
+	// killed earlier and left their machines running.
+	for _, nd := range d.Nodes {
+		_ = PurgeMachines(ctx, nd.Home)
+	}
+}
+
+// PurgeMachines deletes every machine the node in home created, through
+// its providers directly (the daemon must not be running).
+func PurgeMachines(ctx context.Context, home string) error {
+	cfg, err := LoadConfig(home)
+	if err != nil {
+		return err
+	}
+	provs, err := providers(home, cfg)
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, p := range provs {
+		p = hypercore.Prefixed(p, cfg.Node.MachinePrefix)
+		ids, err := p.List(ctx)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		for _, id := range ids {
+			if err := p.Delete(ctx, id); err != nil && !errors.Is(err, hypercore.ErrNotFound) {
+				errs = append(errs, err)
+			}
+		}
+	}
+	return errors.Join(errs...)
 }

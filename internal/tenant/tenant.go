@@ -181,7 +181,7 @@ func (d *Deployer) progress(format string, a ...any) {
 // for the lease's URL to answer.
 func (d *Deployer) Deploy(ctx context.Context, m *market.Create, leaseTimeout, serveTimeout time.Duration) (Result, error) {
 	start := time.Now()
-	sub, err := d.Signer.Submit(ctx, market.TypeOrder, m)
+	sub, _, err := d.Signer.SubmitAndWait(ctx, market.TypeOrder, m, leaseTimeout)
 	if err != nil {
 		return Result{}, err
 	}
@@ -272,13 +272,13 @@ func LoopbackTransport() *http.Transport {
 
 // Close closes a lease (the owner's refund is immediate).
 func (d *Deployer) Close(ctx context.Context, id string) error {
-	_, err := d.Signer.Submit(ctx, market.TypeClose, &market.Close{Lease: id})
+	_, _, err := d.Signer.SubmitAndWait(ctx, market.TypeClose, &market.Close{Lease: id}, 30*time.Second)
 	return err
 }
 
 // TopUp adds amount uvis to a lease's escrow.
 func (d *Deployer) TopUp(ctx context.Context, id string, amount uint64) error {
-	_, err := d.Signer.Submit(ctx, market.TypeTopUp, &market.TopUp{Lease: id, Amount: amount})
+	_, _, err := d.Signer.SubmitAndWait(ctx, market.TypeTopUp, &market.TopUp{Lease: id, Amount: amount}, 30*time.Second)
 	return err
 }
 
