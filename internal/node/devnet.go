@@ -171,6 +171,7 @@ func createDevnet(ctx context.Context, dir string, n int) (*Devnet, error) {
 		// its provider); the others are providers, so killing a provider
 		// never takes the tenant's URLs down with it.
 		cfg.Provider.Enabled = n == 1 || i > 0
+		cfg.Provider.HeartbeatEvery = 2
 		if _, err := Init(ctx, home, InitOptions{Config: cfg}); err != nil {
 			return nil, err
 		}
@@ -201,7 +202,10 @@ func createDevnet(ctx context.Context, dir string, n int) (*Devnet, error) {
 		d.Nodes = append(d.Nodes, DevnetNode{Index: i, Home: home, NodeID: id.NodeID, RPC: "http://" + ports[3],
 			API: "http://" + ports[0], Gateway: "http://" + ports[1], Log: filepath.Join(home, "node.log")})
 	}
+	// Devnet: a provider is lost after 6 blocks without a heartbeat (it
+	// sends one every 2), so a killed provider's leases move within seconds.
 	mp := market.DefaultParams()
+	mp.Grace = 6
 	gen.Market = &mp
 	if err := chain.WriteGenesis(chainHomes, d.ChainID, vals, gen); err != nil {
 		return nil, err
