@@ -3,14 +3,11 @@ package main
 import (
 	"context"
 	"crypto/ed25519"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"os"
-	"path/filepath"
-	"strings"
 	"time"
 
 	"connectrpc.com/connect"
@@ -55,30 +52,10 @@ func edgeIngress() (string, error) {
 
 // devnetRegistry is the registry a devnet in --home runs, if any.
 func devnetRegistry() string {
-	b, err := os.ReadFile(filepath.Join(g.home, node.DevnetFile))
-	if err != nil {
-		return ""
+	if d, err := node.LoadDevnet(g.home); err == nil && d.Registry != nil {
+		return d.Registry.Addr
 	}
-	var d struct {
-		Registry any `json:"registry"`
-	}
-	if json.Unmarshal(b, &d) != nil {
-		return ""
-	}
-	var s string
-	switch r := d.Registry.(type) {
-	case string:
-		s = r
-	case map[string]any:
-		for _, k := range []string{"addr", "address", "host", "url"} {
-			if v, ok := r[k].(string); ok {
-				s = v
-				break
-			}
-		}
-	}
-	s = strings.TrimPrefix(strings.TrimPrefix(s, "http://"), "https://")
-	return strings.TrimRight(s, "/")
+	return ""
 }
 
 func newDeployer() (*tenant.Deployer, error) {

@@ -32,6 +32,9 @@ func printDevnet(cmd *cobra.Command, d *node.Devnet) error {
 		rows = append(rows, []string{fmt.Sprint(n.Index), fmt.Sprint(n.Pid), fmt.Sprint(n.Alive), fmt.Sprint(n.Height), n.RPC, n.API, n.Gateway})
 	}
 	fmt.Fprintf(cmd.OutOrStdout(), "chain %s, tenant %s\n", d.ChainID, d.Tenant)
+	if r := d.Registry; r != nil {
+		fmt.Fprintf(cmd.OutOrStdout(), "registry %s (pid %d, alive %v); node 0 is the edge gateway, nodes 1+ are providers\n", r.Addr, r.Pid, r.Alive)
+	}
 	return printTable(cmd.OutOrStdout(), []string{"NODE", "PID", "ALIVE", "HEIGHT", "RPC", "API", "GATEWAY"}, rows)
 }
 

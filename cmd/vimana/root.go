@@ -60,5 +60,6 @@ func subcommands() []func() *cobra.Command {
 		newDevnetCmd,
 		newDeployCmd,
 		newLeaseCmd,
+		newRegistryCmd,
 	}
 }

@@ -34,6 +34,18 @@ type Devnet struct {
 	Tenant    string       `json:"tenant"`    // funded tenant address (key "tenant" in <dir>/keys)
 	Providers []string     `json:"providers"` // funded provider addresses
 	Nodes     []DevnetNode `json:"nodes"`
+	// Registry is the devnet's OCI registry (plain http on loopback):
+	// `vimana deploy` pushes local images there and orders them by digest.
+	Registry *DevnetRegistry `json:"registry,omitempty"`
+}
+
+// DevnetRegistry is the registry process of a devnet.
+type DevnetRegistry struct {
+	Addr  string `json:"addr"` // host:port
+	Pid   int    `json:"pid"`
+	Dir   string `json:"dir"` // blobs
+	Log   string `json:"log"`
+	Alive bool   `json:"alive"`
 }
 
 // DevnetNode is one node process of a devnet.
@@ -87,6 +99,9 @@ func DevnetUp(ctx context.Context, dir string, n int, bin string) (*Devnet, erro
 			return nil, err
 		}
 	default:
+		return nil, err
+	}
+	if err := startRegistry(d, dir, bin); err != nil {
 		return nil, err
 	}
 	for i := range d.Nodes {
@@ -246,6 +261,40 @@ func startNode(nd *DevnetNode, bin string) error {
 	return nil
 }
 
+// startRegistry starts `vimana registry serve` for the devnet on a free
+// loopback port and waits until it answers.
+func startRegistry(d *Devnet, dir, bin string) error {
+	addr, err := freeLoopback()
+	if err != nil {
+		return err
+	}
+	r := &DevnetRegistry{Addr: addr, Dir: filepath.Join(dir, "registry"), Log: filepath.Join(dir, "registry.log")}
+	logf, err := os.OpenFile(r.Log, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		return err
+	}
+	defer logf.Close()
+	cmd := exec.Command(bin, "registry", "serve", "--listen", addr, "--dir", r.Dir)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("starting the devnet registry: %w", err)
+	}
+	r.Pid = cmd.Process.Pid
+	go cmd.Wait()
+	d.Registry = r
+	hc := &http.Client{Timeout: time.Second}
+	for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		if resp, err := hc.Get("http://" + addr + "/v2/"); err == nil {
+			resp.Body.Close()
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%w: the devnet registry did not answer on %s; see %s", hypercore.ErrUnavailable, addr, r.Log)
+		}
+	}
+}
+
 // LoadDevnet reads <dir>/devnet.json.
 func LoadDevnet(dir string) (*Devnet, error) {
 	b, err := os.ReadFile(filepath.Join(dir, DevnetFile))
@@ -273,6 +322,9 @@ func (d *Devnet) save(dir string) error {
 // Status fills Alive and Height of every node.
 func (d *Devnet) Status(ctx context.Context) {
 	hc := &http.Client{Timeout: 2 * time.Second}
+	if r := d.Registry; r != nil {
+		r.Alive = r.Pid > 0 && syscall.Kill(r.Pid, 0) == nil && !zombie(r.Pid)
+	}
 	for i := range d.Nodes {
 		nd := &d.Nodes[i]
 		nd.Alive = nd.Pid > 0 && syscall.Kill(nd.Pid, 0) == nil && !zombie(nd.Pid)
@@ -316,6 +368,9 @@ func (d *Devnet) Down() {
 	defer cancel()
 	// Stop the daemons first, so no provider agent restarts a lease while
 	// its machine is being removed.
+	if r := d.Registry; r != nil && r.Pid > 0 && syscall.Kill(r.Pid, 0) == nil {
+		_ = syscall.Kill(r.Pid, syscall.SIGTERM)
+	}
 	for _, nd := range d.Nodes {
 		if nd.Pid > 0 {
 			_ = syscall.Kill(nd.Pid, syscall.SIGTERM)

@@ -16,9 +16,6 @@ import (
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
-	v1 "github.com/google/go-containerregistry/pkg/v1"
-	"github.com/google/go-containerregistry/pkg/v1/layout"
-	"github.com/google/go-containerregistry/pkg/v1/tarball"
 
 	"github.com/vistara-labs/vimana/internal/chain"
 	"github.com/vistara-labs/vimana/internal/hac"
@@ -101,17 +98,10 @@ func PublishImage(ctx context.Context, ref, registry, repo string) (string, erro
 	if IsPinned(ref) {
 		return ref, nil
 	}
-	var img v1.Image
-	var err error
-	switch {
-	case strings.HasPrefix(ref, image.PrefixLayout):
-		dir, tag, _ := image.ParseLayoutRef(ref)
-		img, err = layoutImage(dir, tag)
-	case strings.HasPrefix(ref, image.PrefixArchive):
-		img, err = tarball.ImageFromPath(strings.TrimPrefix(ref, image.PrefixArchive), nil)
-	default:
+	if !image.IsLocal(ref) {
 		return "", fmt.Errorf("image %s is neither digest-pinned nor local: pin it (NAME@sha256:…) so every provider runs the same bytes", ref)
 	}
+	img, err := image.LoadLocal(ref)
 	if err != nil {
 		return "", fmt.Errorf("reading image %s: %w", ref, err)
 	}
@@ -127,27 +117,6 @@ func PublishImage(ctx context.Context, ref, registry, repo string) (string, erro
 		return "", err
 	}
 	return registry + "/" + repo + "@" + d.String(), nil
-}
-
-func layoutImage(dir, tag string) (v1.Image, error) {
-	p, err := layout.FromPath(dir)
-	if err != nil {
-		return nil, err
-	}
-	idx, err := p.ImageIndex()
-	if err != nil {
-		return nil, err
-	}
-	m, err := idx.IndexManifest()
-	if err != nil {
-		return nil, err
-	}
-	for _, desc := range m.Manifests {
-		if t := desc.Annotations["org.opencontainers.image.ref.name"]; t == tag || (len(m.Manifests) == 1 && t == "") {
-			return idx.Image(desc.Digest)
-		}
-	}
-	return nil, fmt.Errorf("no image tagged %q in %s", tag, dir)
 }
 
 // Result is a deployed lease.

@@ -14,6 +14,7 @@ type Summary struct {
 	Min  time.Duration `json:"min_ns"`
 	P50  time.Duration `json:"p50_ns"`
 	P90  time.Duration `json:"p90_ns"`
+	P95  time.Duration `json:"p95_ns"`
 	P99  time.Duration `json:"p99_ns"`
 	Max  time.Duration `json:"max_ns"`
 	Mean time.Duration `json:"mean_ns"`
@@ -40,11 +41,11 @@ func Summarize(samples []time.Duration) Summary {
 		}
 		return s[i]
 	}
-	return Summary{N: len(s), Min: s[0], P50: rank(0.50), P90: rank(0.90), P99: rank(0.99), Max: s[len(s)-1], Mean: sum / time.Duration(len(s))}
+	return Summary{N: len(s), Min: s[0], P50: rank(0.50), P90: rank(0.90), P95: rank(0.95), P99: rank(0.99), Max: s[len(s)-1], Mean: sum / time.Duration(len(s))}
 }
 
 // String renders the summary in milliseconds.
 func (s Summary) String() string {
 	ms := func(d time.Duration) string { return fmt.Sprintf("%.1f", float64(d.Microseconds())/1000) }
-	return fmt.Sprintf("n=%d p50=%sms p90=%sms p99=%sms min=%sms max=%sms", s.N, ms(s.P50), ms(s.P90), ms(s.P99), ms(s.Min), ms(s.Max))
+	return fmt.Sprintf("n=%d p50=%sms p90=%sms p95=%sms p99=%sms min=%sms max=%sms", s.N, ms(s.P50), ms(s.P90), ms(s.P95), ms(s.P99), ms(s.Min), ms(s.Max))
 }
