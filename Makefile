@@ -52,4 +52,4 @@ proto: ## regenerate api/ Go code (protoc from Debian; plugins via go install)
 	GOBIN=$(CURDIR)/bin $(GO) install google.golang.org/protobuf/cmd/protoc-gen-go@v1.36.12
 	GOBIN=$(CURDIR)/bin $(GO) install connectrpc.com/connect/cmd/protoc-gen-connect-go@v1.21.1
 	PATH=$(CURDIR)/bin:$$PATH protoc -I api --go_out=api --go_opt=paths=source_relative \
-		--connect-go_out=api --connect-go_opt=paths=source_relative api/vimana/v1/vimana.proto
+		--connect-go_out=api --connect-go_opt=paths=source_relative api/vimana/v1/vimana.proto api/vimana/v1/lease.proto

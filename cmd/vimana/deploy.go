@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"strings"
 	"time"
 
 	"connectrpc.com/connect"
@@ -74,7 +75,38 @@ func newDeployer() (*tenant.Deployer, error) {
 	return &tenant.Deployer{Chain: c, Signer: &chain.Signer{C: c, Key: k}, Edge: edge}, nil
 }
 
+// secretValues reads the value of every name from --secret-file NAME=PATH
+// or the environment variable NAME.
+func secretValues(names, files []string) (map[string]string, error) {
+	paths := map[string]string{}
+	for _, f := range files {
+		n, p, ok := strings.Cut(f, "=")
+		if !ok || n == "" || p == "" {
+			return nil, fmt.Errorf("--secret-file %q: want NAME=PATH", f)
+		}
+		paths[n] = p
+	}
+	vals := map[string]string{}
+	for _, n := range names {
+		if p, ok := paths[n]; ok {
+			b, err := os.ReadFile(p)
+			if err != nil {
+				return nil, fmt.Errorf("secret %s: %w", n, err)
+			}
+			vals[n] = strings.TrimRight(string(b), "\n")
+			continue
+		}
+		v, ok := os.LookupEnv(n)
+		if !ok {
+			return nil, fmt.Errorf("secret %s: set $%s or pass --secret-file %s=PATH", n, n, n)
+		}
+		vals[n] = v
+	}
+	return vals, nil
+}
+
 func newDeployCmd() *cobra.Command {
+	var secretFiles []string
 	var deposit, maxPrice, imageRef, registry string
 	var leaseTimeout, serveTimeout time.Duration
 	var noWait bool
@@ -114,6 +146,10 @@ lease with ` + "`vimana lease close ID`" + ` to get the rest back.`,
 				}
 				dep = uint64(v)
 			}
+			secrets, err := secretValues(spec.Secrets.Names, secretFiles)
+			if err != nil {
+				return err
+			}
 			ref := spec.Image.Ref
 			if imageRef != "" {
 				ref = imageRef
@@ -128,6 +164,7 @@ lease with ` + "`vimana lease close ID`" + ` to get the rest back.`,
 			if !jsonOutput() {
 				d.Progress = func(msg string) { fmt.Fprintln(cmd.ErrOrStderr(), msg) }
 			}
+			d.Secrets = secrets
 			pinned, err := tenant.PublishImage(cmd.Context(), ref, registry, tenant.RepoName(spec))
 			if err != nil {
 				return err
@@ -164,6 +201,7 @@ lease with ` + "`vimana lease close ID`" + ` to get the rest back.`,
 	f.DurationVar(&leaseTimeout, "lease-timeout", tenant.DefaultLeaseTimeout, "how long to wait for a lease")
 	f.DurationVar(&serveTimeout, "serve-timeout", tenant.DefaultServingTimeout, "how long to wait for the URL to answer")
 	f.BoolVar(&noWait, "no-wait", false, "return once leased, without waiting for the URL")
+	f.StringArrayVar(&secretFiles, "secret-file", nil, "NAME=PATH: read secret NAME from a file (default: from $NAME); repeatable")
 	tenantKeyFlag(cmd)
 	return cmd
 }
@@ -173,7 +211,7 @@ func newLeaseCmd() *cobra.Command {
 		Use:   "lease",
 		Short: "Inspect and manage your marketplace leases",
 	}
-	cmd.AddCommand(newLeaseLsCmd(), newLeaseStatusCmd(), newLeaseLogsCmd(), newLeaseExecCmd(), newLeaseCloseCmd(), newLeaseTopUpCmd())
+	cmd.AddCommand(newLeaseLsCmd(), newLeaseStatusCmd(), newLeaseLogsCmd(), newLeaseExecCmd(), newLeaseCloseCmd(), newLeaseTopUpCmd(), newLeaseSecretsCmd())
 	return cmd
 }
 
@@ -412,4 +450,40 @@ func waitState(ctx context.Context, d *tenant.Deployer, id, state string) (marke
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+}
+
+func newLeaseSecretsCmd() *cobra.Command {
+	var secretFiles []string
+	cmd := &cobra.Command{
+		Use:   "secrets ID",
+		Short: "Seal the lease's secrets to its current provider and deliver them (e.g. after it moved)",
+		Long: `A lease's secret values never go on chain: deploy seals them to the winning
+provider's X25519 key. When a lease moves to another provider, the new one waits
+for them: run this with the same $NAME variables or --secret-file NAME=PATH.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			d, err := newDeployer()
+			if err != nil {
+				return err
+			}
+			o, err := d.Chain.Order(cmd.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			if len(o.Secrets) == 0 {
+				return fmt.Errorf("lease %s names no secrets", o.ID)
+			}
+			if d.Secrets, err = secretValues(o.Secrets, secretFiles); err != nil {
+				return err
+			}
+			if err := d.DeliverSecrets(cmd.Context(), o); err != nil {
+				return apiErr(err)
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "%d secrets sealed to %s and delivered\n", len(o.Secrets), o.Provider)
+			return nil
+		},
+	}
+	cmd.Flags().StringArrayVar(&secretFiles, "secret-file", nil, "NAME=PATH: read secret NAME from a file (default: from $NAME); repeatable")
+	tenantKeyFlag(cmd)
+	return cmd
 }

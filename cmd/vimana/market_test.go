@@ -137,6 +137,57 @@ func TestMarketplaceE2E(t *testing.T) {
 		t.Fatalf("lease status: %+v", st)
 	}
 
+	// Secrets: sealed to the winning provider, never on chain or in logs.
+	secretHac := filepath.Join(work, "greeter.toml")
+	body := strings.Replace(string(src), `name = "hello"`, `name = "greeter"`, 1) + "\n[secrets]\nnames = [\"GREETING\"]\n"
+	if err := os.WriteFile(secretHac, []byte(body), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	const secret = "bonjour-7f3a9c"
+	cmd := exec.Command(bin, "--home", dir, "deploy", secretHac, "--registry", regHost, "-o", "json")
+	cmd.Env = append(os.Environ(), "GREETING="+secret)
+	out2, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("deploy with secrets: %v\n%s", err, out2)
+	}
+	var sres tenant.Result
+	if err := json.Unmarshal(out2, &sres); err != nil {
+		t.Fatal(err)
+	}
+	if code, body := httpGet(sres.URL); code != 200 || !strings.HasPrefix(body, secret+" from") {
+		t.Fatalf("GET %s = %d %q, want the secret greeting", sres.URL, code, body)
+	}
+	if st := execOK(t, bin, "--home", dir, "lease", "status", sres.Lease, "-o", "json"); strings.Contains(st, secret) || !strings.Contains(st, "GREETING") {
+		t.Errorf("chain record leaks the secret or lacks its name: %s", st)
+	}
+	for _, n := range d.Nodes {
+		if b, _ := os.ReadFile(n.Log); strings.Contains(string(b), secret) {
+			t.Errorf("node %d logged the secret", n.Index)
+		}
+	}
+	execOK(t, bin, "--home", dir, "lease", "close", sres.Lease)
+
+	// An order nobody can serve fails with a reason and refunds the deposit.
+	marsHac := filepath.Join(work, "mars.toml")
+	mars := strings.Replace(string(src), `restart = "on-failure"`, "restart = \"on-failure\"\nregions = [\"mars\"]", 1)
+	if err := os.WriteFile(marsHac, []byte(mars), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	before, err := cc.Account(ctx, tenantAddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out, err := execErr(bin, "--home", dir, "deploy", marsHac, "--registry", regHost); err == nil || !strings.Contains(out, market.ReasonNoBids) || !strings.Contains(out, "refunded") {
+		t.Errorf("unservable order: %v\n%s", err, out)
+	}
+	prm, err := cc.Params(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if after, _ := cc.Account(ctx, tenantAddr); before.Balance-after.Balance != (after.Nonce-before.Nonce)*prm.MinFee {
+		t.Errorf("unservable order cost %d uvis; only the fee (%d × %d) should be gone", before.Balance-after.Balance, after.Nonce-before.Nonce, prm.MinFee)
+	}
+
 	// Tenant B: its key is not the lease owner's.
 	execOK(t, bin, "--home", dir, "wallet", "new", "mallory")
 	execOK(t, bin, "--home", dir, "wallet", "send", "tenant", "mallory", "5vis")
@@ -196,9 +247,13 @@ func TestMarketplaceE2E(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// The tenant paid: the lease's price per block to providers, 5 VIS to
-	// mallory, and a fee per tx (order, send, close).
-	want := node.DevnetFunds - closed.Paid - 5_000_000 - acc.Nonce*p.MinFee
+	// The tenant paid: both leases' blocks to providers, 5 VIS to mallory,
+	// and a fee per tx; the unservable order's deposit came back.
+	greeter, err := cc.Order(ctx, sres.Lease)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := node.DevnetFunds - closed.Paid - greeter.Paid - 5_000_000 - acc.Nonce*p.MinFee
 	if acc.Balance != want {
 		t.Errorf("tenant balance %d, want %d (paid %d, %d txs at fee %d)", acc.Balance, want, closed.Paid, acc.Nonce, p.MinFee)
 	}

@@ -1,5 +1,6 @@
 // Command hello is the example spacecore: an HTTP server on $PORT (default
-// 8080) that answers / with "hello from <hostname>" and /healthz with "ok".
+// 8080) that answers / with "hello from <hostname>" (or "$GREETING from
+// <hostname>" when GREETING is set) and /healthz with "ok".
 // Standard library only, so it builds as a static binary for a one-file
 // image; SIGTERM (what a spacecore stop sends) drains it and exits 0.
 package main
@@ -22,10 +23,14 @@ func main() {
 		port = "8080"
 	}
 	host, _ := os.Hostname()
+	greeting := os.Getenv("GREETING") // e.g. a secret delivered at deploy time
+	if greeting == "" {
+		greeting = "hello"
+	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) { fmt.Fprintln(w, "ok") })
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		fmt.Fprintf(w, "hello from %s\n", host)
+		fmt.Fprintf(w, "%s from %s\n", greeting, host)
 	})
 	srv := &http.Server{Addr: ":" + port, Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 

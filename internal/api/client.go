@@ -15,6 +15,7 @@ import (
 type Client struct {
 	Spacecores vimanav1connect.SpacecoreServiceClient
 	Node       vimanav1connect.NodeServiceClient
+	Leases     vimanav1connect.LeaseServiceClient
 }
 
 // DialUnix talks to the node's local admin socket.
@@ -39,5 +40,6 @@ func newClient(hc *http.Client, base string, opts ...connect.ClientOption) *Clie
 	return &Client{
 		Spacecores: vimanav1connect.NewSpacecoreServiceClient(hc, base, opts...),
 		Node:       vimanav1connect.NewNodeServiceClient(hc, base, opts...),
+		Leases:     vimanav1connect.NewLeaseServiceClient(hc, base, opts...),
 	}
 }

@@ -42,6 +42,8 @@ type Deps struct {
 	// other authorized keys (e.g. tenants of marketplace leases) may only
 	// act on spacecores they own.
 	MayCreate func(key string) bool
+	// Leases, when set, serves the lease service (provider nodes).
+	Leases Leases
 }
 
 // Handler returns the connect services on one mux. local=true is for the
@@ -61,6 +63,9 @@ func Handler(d Deps, local bool) http.Handler {
 	s := &server{d: d}
 	mux.Handle(vimanav1connect.NewSpacecoreServiceHandler(s, opts))
 	mux.Handle(vimanav1connect.NewNodeServiceHandler(s, opts))
+	if d.Leases != nil {
+		mux.Handle(vimanav1connect.NewLeaseServiceHandler(leaseServer{d.Leases}, opts))
+	}
 	return mux
 }
 

@@ -207,7 +207,7 @@ func create(c *Ctx, s *store, m *Create) error {
 	o := &Order{
 		ID: id, Owner: c.Sender, OwnerKey: c.SenderKey, Name: m.Name, Image: m.Image, Resources: m.Resources,
 		Ports: m.Ports, Isolation: m.Isolation, Regions: m.Regions, Attributes: m.Attributes,
-		MinReputation: m.MinReputation, MaxPrice: m.MaxPrice, Escrow: m.Deposit, State: OrderOpen,
+		MinReputation: m.MinReputation, Secrets: m.Secrets, MaxPrice: m.MaxPrice, Escrow: m.Deposit, State: OrderOpen,
 		Created: c.Height, CloseAt: c.Height + prm.BidWindow, Deadline: c.Height + prm.OrderTimeout,
 	}
 	s.putOrder(o)

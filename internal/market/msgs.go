@@ -75,6 +75,10 @@ type Create struct {
 	Replicas      uint64     `json:"replicas"`
 	MaxPrice      uint64     `json:"max_price"`
 	Deposit       uint64     `json:"deposit"`
+	// Secrets names environment variables whose values the tenant seals to
+	// the winning provider; the provider starts the lease once they arrive.
+	// Only names are on chain.
+	Secrets []string `json:"secrets,omitempty"`
 }
 
 // BidMsg offers Price per block for Order.
@@ -125,6 +129,7 @@ var (
 	namePattern  = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
 	digestRef    = regexp.MustCompile(`^[a-zA-Z0-9._:/-]{1,200}@sha256:[0-9a-f]{64}$`)
 	labelPattern = regexp.MustCompile(`^[A-Za-z0-9._ ()@/+-]{0,64}$`)
+	envPattern   = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,63}$`)
 	isolations   = []string{"gvisor", "microvm", "sandbox"}
 )
 
@@ -245,6 +250,14 @@ func (m *Create) Validate() error {
 	for _, p := range m.Ports {
 		if p.Port == 0 || p.Port > 65535 || (p.Proto != "tcp" && p.Proto != "udp") {
 			return fmt.Errorf("port %d/%s: want 1-65535 and tcp or udp", p.Port, p.Proto)
+		}
+	}
+	if len(m.Secrets) > 16 {
+		return fmt.Errorf("secrets: at most 16 names")
+	}
+	for i, n := range m.Secrets {
+		if !envPattern.MatchString(n) || slices.Contains(m.Secrets[:i], n) {
+			return fmt.Errorf("secret %q: want unique environment variable names", n)
 		}
 	}
 	for _, r := range m.Regions {

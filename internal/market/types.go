@@ -148,9 +148,10 @@ type Order struct {
 	Regions       []string        `json:"regions,omitempty"`
 	Attributes    Attributes      `json:"attributes"` // required values; empty = any
 	MinReputation uint64          `json:"min_reputation,omitempty"`
-	MaxPrice      uint64          `json:"max_price"` // uvis per block
-	Escrow        uint64          `json:"escrow"`    // unspent deposit
-	Paid          uint64          `json:"paid"`      // paid to providers so far
+	Secrets       []string        `json:"secrets,omitempty"` // names only; values go sealed to the provider
+	MaxPrice      uint64          `json:"max_price"`         // uvis per block
+	Escrow        uint64          `json:"escrow"`            // unspent deposit
+	Paid          uint64          `json:"paid"`              // paid to providers so far
 	State         string          `json:"state"`
 	Created       int64           `json:"created"`
 	CloseAt       int64           `json:"close_at,omitempty"` // auction close (open orders)

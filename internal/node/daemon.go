@@ -133,8 +133,11 @@ func Run(ctx context.Context, home string, log *slog.Logger, ready func(Endpoint
 		NodePublicKey: key.PublicKey,
 		// Tenants of leases running here may use their own spacecores
 		// (logs, exec, stats); only admins may create.
-		Authorized: func(k string) bool { return admin(k) || ownsLease(sup, k) },
+		Authorized: func(k string) bool { return admin(k) || ownsLease(sup, k) || (agent != nil && agent.IsTenant(k)) },
 		MayCreate:  admin,
+	}
+	if agent != nil {
+		deps.Leases = agent
 	}
 	apiHandler := withAPIMetrics(reg, api.Handler(deps, false))
 	servers := []*server{

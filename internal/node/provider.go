@@ -120,7 +120,7 @@ func newProviderAgent(home string, cfg Config, key NodeKey, rep *resources.Repor
 	return provider.New(provider.Config{
 		Key: wk, Offer: offer, Stake: uint64(stake), HeartbeatEvery: cfg.Provider.HeartbeatEvery,
 		WithdrawEvery: cfg.Provider.WithdrawEvery, Chain: cc, Submit: &chain.Signer{C: cc, Key: wk},
-		Supervisor: sup, Logger: log,
+		Supervisor: sup, Logger: log, Sealing: xk, SecretsDir: filepath.Join(home, "secrets"),
 	}), nil
 }
 

@@ -9,10 +9,14 @@ package provider
 
 import (
 	"context"
+	"crypto/ecdh"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"slices"
 	"sync"
 	"time"
@@ -38,6 +42,7 @@ type Chain interface {
 	Provider(ctx context.Context, a wallet.Address) (market.Provider, error)
 	OpenOrders(ctx context.Context) ([]market.Order, error)
 	Leases(ctx context.Context, a wallet.Address) ([]market.Order, error)
+	Order(ctx context.Context, id string) (market.Order, error)
 }
 
 // Submitter sends the agent's transactions.
@@ -57,6 +62,10 @@ type Config struct {
 	Submit         Submitter
 	Supervisor     Supervisor
 	Logger         *slog.Logger
+	// Sealing is the X25519 key whose public half is in the offer;
+	// SecretsDir keeps the sealed secrets of leases (0700).
+	Sealing    *ecdh.PrivateKey
+	SecretsDir string
 }
 
 // Agent runs the provider side of the marketplace.
@@ -71,6 +80,8 @@ type Agent struct {
 	removing map[string]bool
 	lastHB   int64
 	lastWD   int64
+	owners   map[string]bool // hex keys owning our current leases
+	kick     chan struct{}   // run a step now (secrets arrived)
 	wg       sync.WaitGroup
 }
 
@@ -84,7 +95,8 @@ func New(cfg Config) *Agent {
 		log = slog.Default()
 	}
 	return &Agent{cfg: cfg, log: log.With("component", "provider"), addr: cfg.Key.Address(),
-		bids: map[string]market.Resources{}, starting: map[string]bool{}, removing: map[string]bool{}}
+		bids: map[string]market.Resources{}, starting: map[string]bool{}, removing: map[string]bool{},
+		owners: map[string]bool{}, kick: make(chan struct{}, 1)}
 }
 
 // Address is the provider's account.
@@ -101,13 +113,16 @@ func (a *Agent) Run(ctx context.Context) error {
 	t := time.NewTicker(a.cfg.Poll)
 	defer t.Stop()
 	for {
+		kicked := false
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-t.C:
+		case <-a.kick:
+			kicked = true
 		}
 		h, err := a.cfg.Chain.Height(ctx)
-		if err != nil || h == last {
+		if err != nil || (h == last && !kicked) {
 			continue
 		}
 		last = h
@@ -147,6 +162,13 @@ func (a *Agent) step(ctx context.Context, h int64) error {
 	if err != nil {
 		return err
 	}
+	owners := map[string]bool{}
+	for _, o := range leases {
+		owners[hex.EncodeToString(o.OwnerKey)] = true
+	}
+	a.mu.Lock()
+	a.owners = owners
+	a.mu.Unlock()
 	a.reconcile(ctx, leases)
 	if p.Status == market.ProviderActive {
 		if err := a.bidOnOpen(ctx, p, leases); err != nil {
@@ -186,6 +208,7 @@ func (a *Agent) reconcile(ctx context.Context, leases []market.Order) {
 		if _, ok := want[r.ID]; !ok {
 			a.async(ctx, a.removing, r.ID, func(ctx context.Context) error {
 				a.log.Info("lease ended or moved: removing its spacecore", "lease", r.ID)
+				a.dropSecrets(r.ID)
 				return a.cfg.Supervisor.Remove(ctx, r.ID)
 			})
 		}
@@ -195,9 +218,18 @@ func (a *Agent) reconcile(ctx context.Context, leases []market.Order) {
 			continue
 		}
 		o := want[id]
+		var env []string
+		if len(o.Secrets) > 0 {
+			var ok bool
+			if env, ok = a.secretEnv(o); !ok {
+				continue // started once the tenant delivers them
+			}
+		}
 		a.async(ctx, a.starting, id, func(ctx context.Context) error {
 			start := time.Now()
-			_, err := a.cfg.Supervisor.Create(ctx, LeaseSpacecore(o))
+			req := LeaseSpacecore(o)
+			req.Override.Env = env
+			_, err := a.cfg.Supervisor.Create(ctx, req)
 			if errors.Is(err, hypercore.ErrAlreadyExists) {
 				return nil
 			}
@@ -227,6 +259,112 @@ func (a *Agent) async(ctx context.Context, set map[string]bool, id string, f fun
 		delete(set, id)
 		a.mu.Unlock()
 	}()
+}
+
+// IsTenant reports whether key (hex) owns one of this provider's current
+// leases on chain; such keys may call the lease service and reach their
+// lease spacecores through the API.
+func (a *Agent) IsTenant(key string) bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.owners[key]
+}
+
+// secretsInfo binds a sealed box to one lease.
+func secretsInfo(lease string) string { return "vimana/secrets/v1/" + lease }
+
+// DeliverSecrets implements api.Leases: the lease's owner hands over its
+// secrets, sealed to this provider's key. They are checked (owner on chain,
+// this provider serves the lease, the box opens, exactly the order's
+// names), kept sealed on disk, and the lease starts with them.
+func (a *Agent) DeliverSecrets(ctx context.Context, caller, lease string, sealed []byte) (bool, error) {
+	if !market.ValidID(lease) {
+		return false, fmt.Errorf("%w: %q is not a lease id", hypercore.ErrInvalid, lease)
+	}
+	o, err := a.cfg.Chain.Order(ctx, lease)
+	if err != nil {
+		return false, fmt.Errorf("%w: lease %s: %v", hypercore.ErrNotFound, lease, err)
+	}
+	if hex.EncodeToString(o.OwnerKey) != caller {
+		return false, fmt.Errorf("%w: lease %s belongs to another key", hypercore.ErrPermission, lease)
+	}
+	if o.State != market.OrderLeased || o.Provider == nil || *o.Provider != a.addr {
+		return false, fmt.Errorf("%w: lease %s is not served by this provider (%s)", hypercore.ErrState, lease, o.State)
+	}
+	if _, err := a.openSecrets(o, sealed); err != nil {
+		return false, err
+	}
+	if a.cfg.SecretsDir == "" {
+		return false, fmt.Errorf("%w: this provider keeps no secrets", hypercore.ErrState)
+	}
+	if err := os.MkdirAll(a.cfg.SecretsDir, 0o700); err != nil {
+		return false, err
+	}
+	path := filepath.Join(a.cfg.SecretsDir, lease)
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, sealed, 0o600); err != nil {
+		return false, err
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return false, err
+	}
+	a.log.Info("secrets received", "lease", lease, "names", len(o.Secrets)) // never the values
+	select {
+	case a.kick <- struct{}{}:
+	default:
+	}
+	return true, nil
+}
+
+// openSecrets opens a box for o and checks it holds exactly o's names.
+func (a *Agent) openSecrets(o market.Order, sealed []byte) (map[string]string, error) {
+	if a.cfg.Sealing == nil {
+		return nil, fmt.Errorf("%w: this provider has no sealing key", hypercore.ErrState)
+	}
+	plain, err := wallet.Open(a.cfg.Sealing, secretsInfo(o.ID), sealed)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", hypercore.ErrInvalid, err)
+	}
+	var vals map[string]string
+	if err := json.Unmarshal(plain, &vals); err != nil {
+		return nil, fmt.Errorf("%w: secrets are not a JSON object of strings", hypercore.ErrInvalid)
+	}
+	if len(vals) != len(o.Secrets) {
+		return nil, fmt.Errorf("%w: %d secrets sealed, the order names %d", hypercore.ErrInvalid, len(vals), len(o.Secrets))
+	}
+	for _, n := range o.Secrets {
+		if _, ok := vals[n]; !ok {
+			return nil, fmt.Errorf("%w: secret %s missing", hypercore.ErrInvalid, n)
+		}
+	}
+	return vals, nil
+}
+
+// secretEnv returns o's secrets as KEY=VALUE, if they were delivered.
+func (a *Agent) secretEnv(o market.Order) ([]string, bool) {
+	if a.cfg.SecretsDir == "" {
+		return nil, false
+	}
+	sealed, err := os.ReadFile(filepath.Join(a.cfg.SecretsDir, o.ID))
+	if err != nil {
+		return nil, false
+	}
+	vals, err := a.openSecrets(o, sealed)
+	if err != nil {
+		a.log.Warn("stored secrets unusable", "lease", o.ID, "err", err)
+		return nil, false
+	}
+	env := make([]string, 0, len(o.Secrets))
+	for _, n := range o.Secrets {
+		env = append(env, n+"="+vals[n])
+	}
+	return env, true
+}
+
+func (a *Agent) dropSecrets(lease string) {
+	if a.cfg.SecretsDir != "" {
+		_ = os.Remove(filepath.Join(a.cfg.SecretsDir, lease))
+	}
 }
 
 // LeaseSpacecore is the spacecore a lease runs as.

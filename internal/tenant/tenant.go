@@ -8,6 +8,8 @@ package tenant
 
 import (
 	"context"
+	"crypto/ed25519"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -17,6 +19,10 @@ import (
 
 	"github.com/google/go-containerregistry/pkg/name"
 
+	"connectrpc.com/connect"
+
+	vimanav1 "github.com/vistara-labs/vimana/api/vimana/v1"
+	"github.com/vistara-labs/vimana/internal/api"
 	"github.com/vistara-labs/vimana/internal/chain"
 	"github.com/vistara-labs/vimana/internal/hac"
 	"github.com/vistara-labs/vimana/internal/image"
@@ -42,7 +48,7 @@ func Order(spec *hac.Spec, imageRef string, maxPrice, deposit uint64) (*market.C
 			DiskMiB: uint64((hw.Disk + (1<<20 - 1)) >> 20), GPU: uint64(hw.GPU.Count),
 		},
 		Isolation: hw.Isolation, Regions: spec.Deploy.Regions, Replicas: uint64(max(spec.Deploy.Replicas, 1)),
-		MaxPrice: maxPrice, Deposit: deposit,
+		MaxPrice: maxPrice, Deposit: deposit, Secrets: spec.Secrets.Names,
 	}
 	if m.Isolation == "sandbox" {
 		m.Isolation = "" // the default every provider offers
@@ -138,6 +144,9 @@ type Deployer struct {
 	// that forwards to whichever provider holds the lease).
 	Edge     string
 	Progress func(msg string) // optional
+	// Secrets are the values of the order's secret names; they are sealed
+	// to the winning provider and sent to its API, never to the chain.
+	Secrets map[string]string
 }
 
 func (d *Deployer) progress(format string, a ...any) {
@@ -162,6 +171,12 @@ func (d *Deployer) Deploy(ctx context.Context, m *market.Create, leaseTimeout, s
 	}
 	res := Result{Lease: id, Provider: o.Provider.String(), Price: o.Price, URL: market.URL("http", d.Edge, id), Height: o.LeasedAt}
 	d.progress("leased to %s at %d uvis/block; waiting for %s", res.Provider, res.Price, res.URL)
+	if len(m.Secrets) > 0 {
+		if err := d.DeliverSecrets(ctx, o); err != nil {
+			return res, fmt.Errorf("lease %s: delivering secrets: %w", id, err)
+		}
+		d.progress("secrets sealed to the provider and delivered")
+	}
 	if serveTimeout > 0 {
 		if err := WaitServing(ctx, res.URL, serveTimeout); err != nil {
 			res.Elapsed = time.Since(start).Round(time.Millisecond).String()
@@ -237,6 +252,37 @@ func LoopbackTransport() *http.Transport {
 		return dial(ctx, network, addr)
 	}
 	return t
+}
+
+// DeliverSecrets seals d.Secrets (exactly the names o lists) to o's
+// provider and hands them to its API, signed with the tenant key.
+func (d *Deployer) DeliverSecrets(ctx context.Context, o market.Order) error {
+	if o.Provider == nil {
+		return fmt.Errorf("lease %s has no provider now", o.ID)
+	}
+	vals := map[string]string{}
+	for _, n := range o.Secrets {
+		v, ok := d.Secrets[n]
+		if !ok {
+			return fmt.Errorf("no value for secret %s", n)
+		}
+		vals[n] = v
+	}
+	plain, err := json.Marshal(vals)
+	if err != nil {
+		return err
+	}
+	p, err := d.Chain.Provider(ctx, *o.Provider)
+	if err != nil {
+		return err
+	}
+	box, err := wallet.Seal(p.X25519, "vimana/secrets/v1/"+o.ID, plain)
+	if err != nil {
+		return err
+	}
+	c := api.DialTCP(p.Endpoint, ed25519.NewKeyFromSeed(d.Signer.Key.Seed()))
+	_, err = c.Leases.DeliverSecrets(ctx, connect.NewRequest(&vimanav1.DeliverSecretsRequest{Lease: o.ID, Sealed: box}))
+	return err
 }
 
 // Close closes a lease (the owner's refund is immediate).
