@@ -137,6 +137,20 @@ func TestMarketplaceE2E(t *testing.T) {
 		t.Fatalf("lease status: %+v", st)
 	}
 
+	// The winning node sees its lease as a provider.
+	for _, n := range d.Nodes {
+		if n.API != st.Endpoint {
+			continue
+		}
+		var pr market.Provider
+		if err := json.Unmarshal([]byte(execOK(t, bin, "--home", n.Home, "provider", "status", "-o", "json")), &pr); err != nil {
+			t.Fatal(err)
+		}
+		if pr.Address.String() != res.Provider || pr.Status != market.ProviderActive || len(pr.Leases) == 0 {
+			t.Errorf("provider status on node %d: %+v", n.Index, pr)
+		}
+	}
+
 	// Secrets: sealed to the winning provider, never on chain or in logs.
 	secretHac := filepath.Join(work, "greeter.toml")
 	body := strings.Replace(string(src), `name = "hello"`, `name = "greeter"`, 1) + "\n[secrets]\nnames = [\"GREETING\"]\n"

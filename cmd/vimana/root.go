@@ -61,5 +61,6 @@ func subcommands() []func() *cobra.Command {
 		newDeployCmd,
 		newLeaseCmd,
 		newRegistryCmd,
+		newProviderCmd,
 	}
 }

@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -81,6 +83,14 @@ func (s *Signer) Submit(ctx context.Context, typ string, msg app.Msg) (Submitted
 			return Submitted{}, err
 		}
 		if res.Code == app.CodeBadNonce && attempt == 0 {
+			// Another client of the same key may have txs in the mempool:
+			// take the nonce the node expects, else resync from state.
+			if _, exp, ok := strings.Cut(res.Log, "expected "); ok {
+				if n, err := strconv.ParseUint(strings.TrimSpace(exp), 10, 64); err == nil {
+					s.next = n
+					continue
+				}
+			}
 			s.synced = false
 			continue
 		}
