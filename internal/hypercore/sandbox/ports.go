@@ -3,6 +3,7 @@ package sandbox
 import (
 	"errors"
 	"fmt"
+	mrand "math/rand/v2"
 	"net"
 	"os"
 	"path/filepath"
@@ -48,15 +49,32 @@ func releasePort(id, proto string, port int) {
 	}
 }
 
+// Automatic host ports come from [AutoPortMin, AutoPortMax], below Linux's
+// default ephemeral range (32768-60999, net.ipv4.ip_local_port_range).
+const (
+	AutoPortMin = 20000
+	AutoPortMax = 29999
+)
+
 // reservePort claims the host port of p for id (picking a free one when
 // HostPort is 0) after checking that no host socket has it bound: a DNAT
 // rule would otherwise silently steal a host service's traffic. A service
 // that binds the port later is not prevented (documented in
 // docs/sandbox.md).
 func reservePort(id string, p hypercore.Port) (int, error) {
-	for try := 0; try < 32; try++ {
-		hp, err := bindCheck(p)
+	auto := p.HostPort == 0
+	for try := 0; try < 64; try++ {
+		q := p
+		if auto {
+			// Outside the kernel's ephemeral range, so a published port
+			// never collides with an outgoing connection's source port.
+			q.HostPort = AutoPortMin + mrand.IntN(AutoPortMax-AutoPortMin+1)
+		}
+		hp, err := bindCheck(q)
 		if err != nil {
+			if auto {
+				continue // taken: try another
+			}
 			return 0, err
 		}
 		ok, err := claimPort(id, p.Protocol, hp)
