@@ -19,6 +19,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -38,11 +39,39 @@ func main() {
 	}
 	bin := flag.String("vimana", "bin/vimana", "vimana binary to run as the daemon")
 	n := flag.Int("n", 50, "samples per figure")
+	idle := flag.Int("idle", 0, "also measure the daemon's CPU while supervising this many idle spacecores (e.g. 1000)")
+	window := flag.Duration("window", 60*time.Second, "CPU measurement window for -idle")
 	flag.Parse()
+	idleN, idleWindow = *idle, *window
 	if err := run(*bin, *n); err != nil {
 		fmt.Fprintln(os.Stderr, "bench/node:", err)
 		os.Exit(1)
 	}
+}
+
+var (
+	idleN      int
+	idleWindow time.Duration
+)
+
+// cpuSeconds is a process's user+system CPU time.
+func cpuSeconds(pid int) float64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	s := string(b)
+	f := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
+	ut, _ := strconv.ParseFloat(f[11], 64)
+	st, _ := strconv.ParseFloat(f[12], 64)
+	return (ut + st) / 100 // USER_HZ
+}
+
+// cpuOver returns the CPU share of one core pid used over w.
+func cpuOver(pid int, w time.Duration) float64 {
+	c0 := cpuSeconds(pid)
+	time.Sleep(w)
+	return (cpuSeconds(pid) - c0) / w.Seconds() * 100
 }
 
 func freeAddr() string {
@@ -64,6 +93,9 @@ func run(bin string, n int) error {
 	}
 	cfg, _ := inode.LoadConfig(home)
 	cfg.API.Listen, cfg.Gateway.Listen, cfg.Metrics.Listen = freeAddr(), freeAddr(), ""
+	if idleN > 0 {
+		cfg.Capacity.Overcommit = 50 // 1,000 idle spacecores ask for more CPU than the host has
+	}
 	if err := inode.WriteConfig(home, cfg); err != nil {
 		return err
 	}
@@ -163,6 +195,59 @@ func run(bin string, n int) error {
 	fmt.Printf("start direct on the sandbox provider:   %s\n", sp)
 	fmt.Printf("daemon overhead at p50: %.1f ms\n", float64(sd.P50-sp.P50)/1e6)
 	fmt.Printf("daemon idle RSS (no spacecores, no chain): %.1f MiB\n", rss)
+	if idleN > 0 {
+		return idleCPU(ctx, local, d.Process.Pid, layout)
+	}
+	return nil
+}
+
+// idleCPU measures the daemon's CPU with no spacecores, then while it
+// supervises idleN idle ones (tw sleep; tiny limits).
+func idleCPU(ctx context.Context, local *api.Client, pid int, layout string) error {
+	base := cpuOver(pid, idleWindow)
+	hac := fmt.Sprintf("[spacecore]\nname = \"idle%%d\"\n[image]\nref = \"oci-layout:%s:latest\"\ncommand = [\"/bin/tw\", \"sleep\"]\n[hardware]\ncores = 0.05\nmemory = \"8MiB\"\ndisk = \"1MiB\"\n[network]\negress = false\n", layout)
+	ids := make(chan string, idleN)
+	work := make(chan int)
+	var errs []error
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	t0 := time.Now()
+	for w := 0; w < 8; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range work {
+				r, err := local.Spacecores.Run(ctx, connect.NewRequest(&vimanav1.RunRequest{HacToml: fmt.Sprintf(hac, i), Filename: "/bench/hac.toml"}))
+				if err != nil {
+					mu.Lock()
+					errs = append(errs, err)
+					mu.Unlock()
+					continue
+				}
+				ids <- r.Msg.Spacecore.Id
+			}
+		}()
+	}
+	for i := 0; i < idleN; i++ {
+		work <- i
+	}
+	close(work)
+	wg.Wait()
+	close(ids)
+	started := time.Since(t0)
+	if len(errs) > 0 {
+		fmt.Printf("idle: %d of %d failed to start, first: %v\n", len(errs), idleN, errs[0])
+	}
+	time.Sleep(10 * time.Second) // let starts settle
+	busy := cpuOver(pid, idleWindow)
+	rss := rssMiB(pid)
+	n := 0
+	for id := range ids {
+		local.Spacecores.Remove(ctx, connect.NewRequest(&vimanav1.RemoveRequest{Id: id}))
+		n++
+	}
+	fmt.Printf("daemon CPU, no spacecores:              %.2f%% of one core over %s\n", base, idleWindow)
+	fmt.Printf("daemon CPU, %d idle spacecores:       %.2f%% of one core over %s (started in %s); daemon RSS %.1f MiB\n", n, busy, idleWindow, started.Round(time.Second), rss)
 	return nil
 }
 

@@ -12,7 +12,9 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/opencontainers/cgroups"
 	"github.com/opencontainers/runc/libcontainer"
+	"github.com/opencontainers/runc/libcontainer/configs"
 	"github.com/opencontainers/runc/libcontainer/specconv"
 	"github.com/vistara-labs/vimana/internal/hypercore"
 	"golang.org/x/sys/unix"
@@ -68,6 +70,14 @@ func (p *Provider) Start(ctx context.Context, id string) error {
 	if err != nil {
 		return fmt.Errorf("starting sandbox %s: %w", id, err)
 	}
+	// The init (a re-exec of this binary) runs inside the machine's cgroup
+	// until it execs the workload. Under the workload's own tiny limits it
+	// crawls (0.01 cores: ~0.7 s) or, with a few MiB of memory, can stall
+	// in reclaim for minutes; so it starts under relaxed limits and the
+	// real ones apply right after the exec (failing closed if they cannot).
+	final := *cfg.Cgroups.Resources
+	boot := bootResources(final)
+	cfg.Cgroups.Resources = &boot
 	c, err := libcontainer.Create(p.lcRoot(), id, cfg)
 	if err != nil {
 		if errors.Is(err, libcontainer.ErrExist) {
@@ -118,6 +128,14 @@ func (p *Provider) Start(ctx context.Context, id string) error {
 		_ = c.Destroy()
 		return fmt.Errorf("starting sandbox %s: %w", id, err)
 	}
+	if boot.Memory != final.Memory || boot.MemorySwap != final.MemorySwap || boot.CpuQuota != final.CpuQuota {
+		if err := tighten(c, cfg, final); err != nil {
+			_ = c.Signal(syscall.SIGKILL)
+			_, _ = proc.Wait()
+			_ = c.Destroy()
+			return fmt.Errorf("starting sandbox %s: applying limits: %w", id, err)
+		}
+	}
 	m.StartedAt = time.Now().UTC()
 	if err := p.saveMeta(m); err != nil {
 		return fmt.Errorf("starting sandbox %s: %w", id, err)
@@ -131,6 +149,43 @@ func (p *Provider) Start(ctx context.Context, id string) error {
 		h.once.Do(func() { close(h.done) })
 	}()
 	return nil
+}
+
+// Limits the init gets while it sets the machine up.
+const (
+	bootMemory = 256 << 20
+)
+
+// bootResources relaxes CPU and memory limits for the init.
+func bootResources(r cgroups.Resources) cgroups.Resources {
+	b := r
+	if r.Memory > 0 && r.Memory < bootMemory {
+		b.Memory = bootMemory
+		if r.MemorySwap > 0 && r.MemorySwap < bootMemory {
+			b.MemorySwap = bootMemory
+		}
+	}
+	if r.CpuQuota > 0 && r.CpuPeriod > 0 && r.CpuQuota < int64(r.CpuPeriod) {
+		b.CpuQuota = int64(r.CpuPeriod) // one core
+	}
+	return b
+}
+
+// tighten applies the machine's real limits once the workload runs,
+// retrying briefly while the kernel reclaims the init's pages.
+func tighten(c *libcontainer.Container, cfg *configs.Config, final cgroups.Resources) error {
+	fc := *cfg
+	cg := *cfg.Cgroups
+	cg.Resources = &final
+	fc.Cgroups = &cg
+	var err error
+	for i := 0; i < 50; i++ {
+		if err = c.Set(fc); err == nil || errors.Is(err, libcontainer.ErrNotRunning) {
+			return nil // applied, or the workload already exited
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return err
 }
 
 func (p *Provider) recordExit(id string, ex hypercore.ExitStatus) {

@@ -45,9 +45,33 @@ func (p *Provider) State(ctx context.Context, id string) (hypercore.Status, erro
 		case libcontainer.Paused:
 			st.State = hypercore.StatePaused
 		default:
-			// The init is gone but no exit was recorded yet: either our
-			// waiter is about to, or the machine was adopted and died.
-			ex, err := p.Wait(ctx, id)
+			// libcontainer sees no init, but no exit was recorded yet.
+			p.mu.Lock()
+			h := p.machines[id]
+			p.mu.Unlock()
+			if h != nil {
+				// We started it and our waiter holds the process: it has
+				// not exited until the waiter says so (libcontainer's view
+				// can be transiently wrong right after the exec — seen as
+				// a State call that blocked forever).
+				select {
+				case <-h.done:
+					if m2, err := p.loadMeta(id); err == nil && m2.Exit != nil {
+						st.State, st.Exit = hypercore.StateStopped, m2.Exit
+						return st, nil
+					}
+				default:
+				}
+				st.State = hypercore.StateRunning
+				if cs, err := c.State(); err == nil {
+					st.Pid = cs.InitProcessPid
+				}
+				return st, nil
+			}
+			// Adopted after a restart and died: Wait records 255.
+			wctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			defer cancel()
+			ex, err := p.Wait(wctx, id)
 			if err != nil {
 				return st, err
 			}
