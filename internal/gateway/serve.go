@@ -51,6 +51,27 @@ type ACME struct {
 	DirectoryURL string
 }
 
+// ACMEConfig returns a TLS config that obtains certificates from ACME for
+// the base domain and <id>.<base-domain> names the Router knows (see
+// ListenAndServeACME), for callers that run their own listener.
+func (g *Gateway) ACMEConfig(a ACME) (*tls.Config, error) {
+	if a.CacheDir == "" {
+		return nil, errors.New("gateway: ACME needs a cache directory")
+	}
+	m := &autocert.Manager{
+		Prompt:     autocert.AcceptTOS,
+		Cache:      autocert.DirCache(a.CacheDir),
+		HostPolicy: g.hostPolicy,
+		Email:      a.Email,
+	}
+	if a.DirectoryURL != "" {
+		m.Client = &acme.Client{DirectoryURL: a.DirectoryURL}
+	}
+	cfg := m.TLSConfig()
+	cfg.MinVersion = tls.VersionTLS12
+	return cfg, nil
+}
+
 // ListenAndServeACME serves HTTPS on addr with certificates from ACME until
 // ctx ends. Only the base domain and <id>.<base-domain> names whose id the
 // Router knows get a certificate, so strangers cannot make the node

@@ -85,6 +85,12 @@ type GatewayConfig struct {
 	BaseDomain string `toml:"base_domain" comment:"spacecores answer at <id>.<base_domain> and /sc/<id>/"`
 	TLSCert    string `toml:"tls_cert" comment:"PEM certificate (optional)"`
 	TLSKey     string `toml:"tls_key" comment:"PEM key (optional)"`
+	// ACME gets certificates for base_domain and <id>.<base_domain> from
+	// an ACME CA (TLS-ALPN-01: the listener must be reachable on :443).
+	ACME          bool   `toml:"acme" comment:"certificates from ACME (Let's Encrypt by default); needs a public base_domain"`
+	ACMEEmail     string `toml:"acme_email" comment:"contact for the CA (optional)"`
+	ACMECacheDir  string `toml:"acme_cache_dir" comment:"account key and certificates, relative to the home"`
+	ACMEDirectory string `toml:"acme_directory" comment:"ACME directory URL; default Let's Encrypt production"`
 }
 
 // MetricsConfig is the Prometheus endpoint.
@@ -143,7 +149,7 @@ func DefaultConfig() Config {
 		Version:    ConfigVersion,
 		Node:       NodeConfig{Name: host},
 		API:        APIConfig{Listen: "127.0.0.1:7740", Socket: "vimana.sock"},
-		Gateway:    GatewayConfig{Listen: "127.0.0.1:7780", BaseDomain: "vimana.localhost"},
+		Gateway:    GatewayConfig{Listen: "127.0.0.1:7780", BaseDomain: "vimana.localhost", ACMECacheDir: "acme"},
 		Metrics:    MetricsConfig{Listen: "127.0.0.1:7790"},
 		Sandbox:    SandboxConfig{Bridge: "vimana0", Subnet: "10.88.0.0/16", CgroupParent: "/vimana"},
 		Capacity:   CapacityConfig{ReservedCores: 1, ReservedMemory: "1GiB", Overcommit: 1},
@@ -188,6 +194,17 @@ func (c Config) Validate() error {
 	}
 	if (c.Gateway.TLSCert == "") != (c.Gateway.TLSKey == "") {
 		bad("gateway", "tls_cert and tls_key go together")
+	}
+	if c.Gateway.ACME {
+		b := c.Gateway.BaseDomain
+		switch {
+		case c.Gateway.TLSCert != "":
+			bad("gateway", "acme and tls_cert/tls_key exclude each other: choose one source of certificates")
+		case b == "localhost" || strings.HasSuffix(b, ".localhost") || net.ParseIP(b) != nil || !strings.Contains(b, "."):
+			bad("gateway", "acme needs a public DNS base_domain (a CA must reach <id>.%s); %q is loopback, an IP or a single label", b, b)
+		case c.Gateway.ACMECacheDir == "":
+			bad("gateway", "acme needs acme_cache_dir (certificates must survive restarts: CAs rate-limit re-issuing)")
+		}
 	}
 	if _, n, err := net.ParseCIDR(c.Sandbox.Subnet); err != nil || n.IP.To4() == nil {
 		bad("sandbox", "subnet %q: want an IPv4 CIDR", c.Sandbox.Subnet)

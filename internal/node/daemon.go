@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"crypto/ed25519"
+	"crypto/tls"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -140,10 +141,15 @@ func Run(ctx context.Context, home string, log *slog.Logger, ready func(Endpoint
 		deps.Leases = agent
 	}
 	apiHandler := withAPIMetrics(reg, api.Handler(deps, false))
+	gw := newGateway(cfg, sup, leases, reg, log)
+	gwTLS, err := gatewayACME(home, cfg, gw)
+	if err != nil {
+		return err
+	}
 	servers := []*server{
 		{name: "api", addr: cfg.API.Listen, handler: apiHandler},
 		{name: "api-socket", unix: ep.Socket, handler: api.Handler(deps, true)},
-		{name: "gateway", addr: cfg.Gateway.Listen, handler: newGateway(cfg, sup, leases, reg, log), certFile: cfg.Gateway.TLSCert, keyFile: cfg.Gateway.TLSKey},
+		{name: "gateway", addr: cfg.Gateway.Listen, handler: gw, certFile: cfg.Gateway.TLSCert, keyFile: cfg.Gateway.TLSKey, tlsConfig: gwTLS},
 	}
 	if cfg.Metrics.Listen != "" {
 		servers = append(servers, &server{name: "metrics", addr: cfg.Metrics.Listen, handler: promhttp.HandlerFor(reg, promhttp.HandlerOpts{})})
@@ -267,7 +273,8 @@ func lockHome(home string) (func(), error) {
 // server is one listener of the daemon.
 type server struct {
 	name, addr, unix  string
-	certFile, keyFile string // TLS when both are set
+	certFile, keyFile string      // TLS when both are set
+	tlsConfig         *tls.Config // TLS from this config (ACME) otherwise
 	handler           http.Handler
 	ln                net.Listener
 	srv               *http.Server
@@ -298,7 +305,8 @@ func (s *server) listen() error {
 func (s *server) serve(ctx context.Context) error {
 	errc := make(chan error, 1)
 	go func() {
-		if s.certFile != "" {
+		if s.certFile != "" || s.tlsConfig != nil {
+			s.srv.TLSConfig = s.tlsConfig
 			errc <- s.srv.ServeTLS(s.ln, s.certFile, s.keyFile)
 			return
 		}

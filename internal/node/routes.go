@@ -2,11 +2,13 @@ package node
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
-	"net/http"
+	"os"
+	"path/filepath"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/vistara-labs/vimana/internal/gateway"
@@ -39,6 +41,21 @@ func (r routes) Lookup(ctx context.Context, id string) (gateway.Target, error) {
 	return gateway.Target{Addr: net.JoinHostPort("127.0.0.1", fmt.Sprint(st.Ports[0].HostPort)), Up: true}, nil
 }
 
-func newGateway(cfg Config, sup *spacecore.Supervisor, leases *leaseRoutes, reg *prometheus.Registry, log *slog.Logger) http.Handler {
+// gatewayACME is the gateway's TLS config when [gateway] acme is on.
+func gatewayACME(home string, cfg Config, gw *gateway.Gateway) (*tls.Config, error) {
+	if !cfg.Gateway.ACME {
+		return nil, nil
+	}
+	dir := cfg.Gateway.ACMECacheDir
+	if !filepath.IsAbs(dir) {
+		dir = filepath.Join(home, dir)
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, err
+	}
+	return gw.ACMEConfig(gateway.ACME{CacheDir: dir, Email: cfg.Gateway.ACMEEmail, DirectoryURL: cfg.Gateway.ACMEDirectory})
+}
+
+func newGateway(cfg Config, sup *spacecore.Supervisor, leases *leaseRoutes, reg *prometheus.Registry, log *slog.Logger) *gateway.Gateway {
 	return gateway.New(gateway.Options{BaseDomain: cfg.Gateway.BaseDomain, Routes: routes{sup: sup, leases: leases}, Logger: log, Registry: reg})
 }
