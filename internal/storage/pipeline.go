@@ -1,0 +1,224 @@
+// Package storage is the client side of decentralized storage: an object
+// is read as a stream, cut into segments (default 64 MiB; objects up to
+// 4 KiB stay inline in the metadata), each segment encrypted with its own
+// random key (AES-256-GCM) that the owner's master key wraps
+// (XChaCha20-Poly1305), Reed-Solomon coded into k+m pieces
+// (klauspost/reedsolomon), and every piece hashed with BLAKE3 into a
+// Merkle root for audits. Pieces go to k+m distinct piece stores in
+// parallel; a read fetches from all and decodes from the first k that
+// verify, cancelling the rest (long-tail cancellation). Repair needs no
+// key: it works on pieces (docs/storage.md).
+package storage
+
+import (
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/rand"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/klauspost/reedsolomon"
+	"github.com/zeebo/blake3"
+	"golang.org/x/crypto/chacha20poly1305"
+	"golang.org/x/crypto/hkdf"
+)
+
+// Defaults.
+const (
+	DefaultSegmentSize = 64 << 20
+	DefaultK           = 4
+	DefaultM           = 2
+	InlineLimit        = 4 << 10
+	LeafSize           = 4 << 10 // Merkle leaf size for audits
+	KeySize            = 32
+)
+
+// Errors.
+var (
+	ErrCorrupt     = errors.New("storage: piece or segment failed verification")
+	ErrUnavailable = errors.New("storage: not enough pieces")
+	ErrKey         = errors.New("storage: wrong key")
+)
+
+// Params are the coding parameters of an object.
+type Params struct {
+	SegmentSize int `json:"segment_size"`
+	K           int `json:"k"` // data pieces; any k restore a segment
+	M           int `json:"m"` // parity pieces; any m may be lost
+}
+
+// DefaultParams are a devnet's 4+2 with 64 MiB segments.
+func DefaultParams() Params { return Params{SegmentSize: DefaultSegmentSize, K: DefaultK, M: DefaultM} }
+
+// Validate checks the parameters.
+func (p Params) Validate() error {
+	switch {
+	case p.K < 1 || p.M < 0 || p.K+p.M > 256:
+		return fmt.Errorf("storage: k=%d m=%d: want k ≥ 1, m ≥ 0, k+m ≤ 256", p.K, p.M)
+	case p.SegmentSize < LeafSize || p.SegmentSize > 1<<30:
+		return fmt.Errorf("storage: segment size %d: want %d..1GiB", p.SegmentSize, LeafSize)
+	}
+	return nil
+}
+
+// MasterKey derives the object-key-wrapping key from secret material (a
+// wallet seed) for one purpose, with HKDF-SHA256.
+func MasterKey(secret []byte, purpose string) ([]byte, error) {
+	if len(secret) < 16 {
+		return nil, fmt.Errorf("storage: master secret too short")
+	}
+	k := make([]byte, KeySize)
+	if _, err := io.ReadFull(hkdf.New(sha256.New, secret, nil, []byte("vimana/storage/v1/"+purpose)), k); err != nil {
+		return nil, err
+	}
+	return k, nil
+}
+
+// Segment is one segment's metadata; only the wrapped key needs the owner.
+type Segment struct {
+	Index      int      `json:"index"`
+	Size       int      `json:"size"`        // plaintext bytes
+	CipherSize int      `json:"cipher_size"` // bytes before coding
+	ShardSize  int      `json:"shard_size"`
+	WrappedKey []byte   `json:"wrapped_key"` // nonce ‖ XChaCha20-Poly1305(master, segment key)
+	Pieces     []Piece  `json:"pieces"`      // k+m, in shard order
+	Inline     []byte   `json:"inline,omitempty"` // small objects: the ciphertext itself
+}
+
+// Piece is one coded shard of a segment.
+type Piece struct {
+	ID   string `json:"id"`   // hex BLAKE3 of the piece: content address
+	Root []byte `json:"root"` // Merkle root over LeafSize leaves (audits)
+	Size int    `json:"size"`
+}
+
+// encodeSegment encrypts plain with a fresh key wrapped by master and codes
+// it into k+m shards.
+func encodeSegment(enc reedsolomon.Encoder, p Params, master []byte, index int, plain []byte) (Segment, [][]byte, error) {
+	seg := Segment{Index: index, Size: len(plain)}
+	key := make([]byte, KeySize)
+	if _, err := rand.Read(key); err != nil {
+		return seg, nil, err
+	}
+	wrapped, err := wrap(master, key, index)
+	if err != nil {
+		return seg, nil, err
+	}
+	seg.WrappedKey = wrapped
+	block, _ := aes.NewCipher(key)
+	gcm, _ := cipher.NewGCM(block)
+	// The key is used for this one segment only, so a zero nonce is safe.
+	ct := gcm.Seal(make([]byte, 0, len(plain)+gcm.Overhead()), make([]byte, gcm.NonceSize()), plain, segmentAD(index))
+	seg.CipherSize = len(ct)
+	shards, err := enc.Split(ct)
+	if err != nil {
+		return seg, nil, err
+	}
+	if err := enc.Encode(shards); err != nil {
+		return seg, nil, err
+	}
+	seg.ShardSize = len(shards[0])
+	for _, sh := range shards {
+		seg.Pieces = append(seg.Pieces, Piece{ID: pieceID(sh), Root: MerkleRoot(sh), Size: len(sh)})
+	}
+	return seg, shards, nil
+}
+
+// decodeSegment rebuilds the plaintext from shards (nil = missing) that
+// were already verified against seg.
+func decodeSegment(enc reedsolomon.Encoder, k int, master []byte, seg Segment, shards [][]byte) ([]byte, error) {
+	if err := enc.ReconstructData(shards); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrUnavailable, err)
+	}
+	ct := make([]byte, 0, seg.CipherSize)
+	for _, sh := range shards[:k] {
+		ct = append(ct, sh...)
+	}
+	if len(ct) < seg.CipherSize {
+		return nil, ErrCorrupt
+	}
+	ct = ct[:seg.CipherSize]
+	key, err := unwrap(master, seg.WrappedKey, seg.Index)
+	if err != nil {
+		return nil, err
+	}
+	block, _ := aes.NewCipher(key)
+	gcm, _ := cipher.NewGCM(block)
+	plain, err := gcm.Open(ct[:0], make([]byte, gcm.NonceSize()), ct, segmentAD(seg.Index))
+	if err != nil {
+		return nil, fmt.Errorf("%w: segment %d does not decrypt", ErrCorrupt, seg.Index)
+	}
+	return plain, nil
+}
+
+func segmentAD(index int) []byte { return fmt.Appendf(nil, "vimana/segment/v1/%d", index) }
+
+func wrap(master, key []byte, index int) ([]byte, error) {
+	aead, err := chacha20poly1305.NewX(master)
+	if err != nil {
+		return nil, err
+	}
+	nonce := make([]byte, aead.NonceSize(), aead.NonceSize()+len(key)+aead.Overhead())
+	if _, err := rand.Read(nonce); err != nil {
+		return nil, err
+	}
+	return aead.Seal(nonce, nonce, key, segmentAD(index)), nil
+}
+
+func unwrap(master, wrapped []byte, index int) ([]byte, error) {
+	aead, err := chacha20poly1305.NewX(master)
+	if err != nil {
+		return nil, err
+	}
+	if len(wrapped) < aead.NonceSize() {
+		return nil, ErrKey
+	}
+	key, err := aead.Open(nil, wrapped[:aead.NonceSize()], wrapped[aead.NonceSize():], segmentAD(index))
+	if err != nil {
+		return nil, ErrKey
+	}
+	return key, nil
+}
+
+func pieceID(b []byte) string {
+	h := blake3.Sum256(b)
+	return fmt.Sprintf("%x", h[:])
+}
+
+// MerkleRoot is the BLAKE3 Merkle root over LeafSize leaves of b (a
+// provider proves possession of a leaf with the path to this root).
+func MerkleRoot(b []byte) []byte {
+	h := blake3.New()
+	var sum []byte
+	level := make([][32]byte, 0, len(b)/LeafSize+1)
+	for off := 0; ; off += LeafSize {
+		end := min(off+LeafSize, len(b))
+		h.Reset()
+		h.Write([]byte{0})
+		h.Write(b[off:end])
+		sum = h.Sum(sum[:0])
+		level = append(level, [32]byte(sum))
+		if end == len(b) {
+			break
+		}
+	}
+	for len(level) > 1 {
+		next := level[:0:0]
+		for i := 0; i < len(level); i += 2 {
+			if i+1 == len(level) {
+				next = append(next, level[i])
+				continue
+			}
+			h.Reset()
+			h.Write([]byte{1})
+			h.Write(level[i][:])
+			h.Write(level[i+1][:])
+			sum = h.Sum(sum[:0])
+			next = append(next, [32]byte(sum))
+		}
+		level = next
+	}
+	return level[0][:]
+}
