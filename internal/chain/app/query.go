@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 
 	abci "github.com/cometbft/cometbft/abci/types"
+	cmtcrypto "github.com/cometbft/cometbft/api/cometbft/crypto/v1"
 
 	"github.com/vistara-labs/vimana/internal/market"
 	"github.com/vistara-labs/vimana/internal/wallet"
@@ -40,8 +41,9 @@ type Params struct {
 	Held    uint64 `json:"market_held"` // escrow, stakes and unpaid earnings
 }
 
-// Query implements abci.Application. It answers from committed state only.
-// Proofs are not implemented yet (docs/chain.md).
+// Query implements abci.Application. It answers from committed state only;
+// with Prove, an account query carries a proof against the app hash of
+// that height (ProofOpType).
 func (a *App) Query(_ context.Context, req *abci.QueryRequest) (*abci.QueryResponse, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
@@ -101,5 +103,12 @@ func (a *App) Query(_ context.Context, req *abci.QueryRequest) (*abci.QueryRespo
 	if err != nil {
 		return nil, err
 	}
-	return &abci.QueryResponse{Code: CodeOK, Value: out, Height: a.height}, nil
+	res := &abci.QueryResponse{Code: CodeOK, Value: out, Height: a.height}
+	if req.Prove && req.Path == QueryAccount {
+		addr, _ := wallet.ParseAddress(string(req.Data)) // parsed above
+		key := accountKey(addr)
+		res.Key = []byte(key)
+		res.ProofOps = &cmtcrypto.ProofOps{Ops: []cmtcrypto.ProofOp{{Type: ProofOpType, Key: []byte(key), Data: EncodeProof(a.prove(key))}}}
+	}
+	return res, nil
 }
