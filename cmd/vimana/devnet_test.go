@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -14,6 +15,7 @@ import (
 	"time"
 
 	"github.com/vistara-labs/vimana/internal/node"
+	"github.com/vistara-labs/vimana/internal/wallet"
 )
 
 func devnetStatus(t *testing.T, bin, dir string) node.Devnet {
@@ -120,6 +122,21 @@ func TestDevnet(t *testing.T) {
 		t.Fatalf("absent account --prove: %v\n%s", err, out)
 	} else if err := json.Unmarshal(out, &proved); err != nil || !proved.Verified || proved.Balance != 0 {
 		t.Fatalf("absent account --prove: %+v %v\n%s", proved, err, out)
+	}
+	// Staking: 1 VIS to a fresh consensus key adds a validator of power 1
+	// to CometBFT's set (4×10 others keep the chain live).
+	fresh, _ := wallet.Generate(nil)
+	if out, err := exec.Command(bin, "--home", dir, "stake", hex.EncodeToString(fresh.PubKey()), "1vis").CombinedOutput(); err != nil {
+		t.Fatalf("stake: %v\n%s", err, out)
+	}
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+		out, _ := exec.Command(bin, "--home", dir, "validators", "-o", "json").CombinedOutput()
+		if strings.Contains(string(out), strings.ToUpper(hex.EncodeToString(fresh.PubKey()))) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("staked validator not in the set: %s", out)
+		}
 	}
 	// Sending more than the balance is refused with a reason.
 	if out, err := exec.Command(bin, "--home", dir, "wallet", "send", "tenant", "provider-1", "99999999vis").CombinedOutput(); err == nil || !strings.Contains(string(out), "uvis") {

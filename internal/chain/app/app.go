@@ -33,6 +33,10 @@ type App struct {
 	// consecutive txs. Reset at Commit; CometBFT then rechecks the
 	// remaining mempool txs in order, which rebuilds it.
 	check map[wallet.Address]pending
+
+	// powerChanged lists validators (consensus keys) whose stake changed
+	// in the block being finalized.
+	powerChanged map[string]bool
 }
 
 type pending struct {
@@ -48,7 +52,7 @@ func New(store Store) (*App, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &App{store: store, state: newView(kv), height: height, appHash: appHash, check: map[wallet.Address]pending{}}, nil
+	return &App{store: store, state: newView(kv), height: height, appHash: appHash, check: map[wallet.Address]pending{}, powerChanged: map[string]bool{}}, nil
 }
 
 // NewInMemory returns an app with an in-memory store, for tests.
@@ -84,6 +88,10 @@ func (a *App) InitChain(_ context.Context, req *abci.InitChainRequest) (*abci.In
 	}
 	a.state.discard()
 	if err := g.apply(a.state, req.ChainId); err != nil {
+		a.state.discard()
+		return nil, err
+	}
+	if err := initValidators(a.state, req.Validators); err != nil {
 		a.state.discard()
 		return nil, err
 	}
