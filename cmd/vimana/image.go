@@ -23,7 +23,7 @@ read-only by every spacecore that runs them. References: a registry ref
 with --insecure-registry use plain http), oci-layout:DIR[:TAG] (TAG defaults
 to latest), or docker-archive:FILE. See docs/images.md.`,
 	}
-	cmd.AddCommand(newImageBuildCmd(), newImagePullCmd(), newImageLsCmd(), newImageInspectCmd(), newImageRmCmd())
+	cmd.AddCommand(newImageBuildCmd(), newImagePullCmd(), newImagePushCmd(), newImageLsCmd(), newImageInspectCmd(), newImageRmCmd())
 	return cmd
 }
 

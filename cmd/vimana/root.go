@@ -58,5 +58,6 @@ func subcommands() []func() *cobra.Command {
 		newSpacecoreCmd,
 		newWalletCmd,
 		newDevnetCmd,
+		newRegistryCmd,
 	}
 }

@@ -33,6 +33,13 @@ type Config struct {
 	Supervisor SupervisorConfig `toml:"supervisor"`
 	Log        LogConfig        `toml:"log"`
 	Chain      ChainConfig      `toml:"chain"`
+	Image      ImageConfig      `toml:"image"`
+}
+
+// ImageConfig tunes the node's image puller.
+type ImageConfig struct {
+	// Loopback registries always speak plain http; these too.
+	InsecureRegistries []string `toml:"insecure_registries" comment:"registries (host:port) reached over plain http; loopback ones always are"`
 }
 
 // ChainConfig hosts the microchain in the node (CometBFT in-process).
@@ -128,6 +135,7 @@ func DefaultConfig() Config {
 		Log:        LogConfig{Level: "info", Format: "text"},
 		Chain: ChainConfig{ChainID: "vimana-local", RPCListen: "127.0.0.1:26657", P2PListen: "127.0.0.1:26656",
 			BlockInterval: Duration{200 * time.Millisecond}},
+		Image: ImageConfig{InsecureRegistries: []string{}},
 	}
 }
 
@@ -190,6 +198,11 @@ func (c Config) Validate() error {
 		}
 		if c.Chain.ChainID == "" || c.Chain.BlockInterval.Duration <= 0 {
 			bad("chain", "chain_id and a positive block_interval are required")
+		}
+	}
+	for _, r := range c.Image.InsecureRegistries {
+		if r == "" || strings.ContainsAny(r, "/ ") {
+			bad("image", "insecure_registries: %q: want host[:port]", r)
 		}
 	}
 	if c.Log.Format != "text" && c.Log.Format != "json" {

@@ -35,6 +35,22 @@ type Devnet struct {
 	Tenant    string       `json:"tenant"`    // funded tenant address (key "tenant" in <dir>/keys)
 	Providers []string     `json:"providers"` // funded provider addresses
 	Nodes     []DevnetNode `json:"nodes"`
+	// Registry is the devnet's OCI registry process (`vimana registry
+	// serve`, plain http on 127.0.0.1).
+	Registry *DevnetRegistry `json:"registry,omitempty"`
+	// Hello is the digest reference of the hello example's image in
+	// Registry, e.g. "127.0.0.1:PORT/hello@sha256:…" (empty when no hello
+	// binary was given).
+	Hello string `json:"hello,omitempty"`
+}
+
+// DevnetOptions shape DevnetUp.
+type DevnetOptions struct {
+	Nodes int    // 1-16
+	Bin   string // the vimana binary the node and registry processes run
+	// HelloBinary, when set, is a static build of examples/hello: its
+	// image is built and pushed to the devnet registry as hello:latest.
+	HelloBinary string
 }
 
 // DevnetNode is one node process of a devnet.
@@ -64,9 +80,11 @@ func freeLoopback() (string, error) {
 	return l.Addr().String(), nil
 }
 
-// DevnetUp creates (or restarts) a devnet of n nodes under dir using the
-// vimana binary bin, and returns once every node has produced blocks.
-func DevnetUp(ctx context.Context, dir string, n int, bin string) (*Devnet, error) {
+// DevnetUp creates (or restarts) a devnet of o.Nodes nodes under dir,
+// starts its registry (pushing the hello image when o.HelloBinary is
+// set), and returns once every node has produced blocks.
+func DevnetUp(ctx context.Context, dir string, o DevnetOptions) (*Devnet, error) {
+	n, bin := o.Nodes, o.Bin
 	if n < 1 || n > 16 {
 		return nil, fmt.Errorf("%w: --nodes %d: want 1-16", hypercore.ErrInvalid, n)
 	}
@@ -88,6 +106,10 @@ func DevnetUp(ctx context.Context, dir string, n int, bin string) (*Devnet, erro
 			return nil, err
 		}
 	default:
+		return nil, err
+	}
+	if err := d.upRegistry(ctx, dir, bin, o.HelloBinary); err != nil {
+		d.Down()
 		return nil, err
 	}
 	for i := range d.Nodes {
@@ -245,12 +267,15 @@ func (d *Devnet) save(dir string) error {
 	return writeFileAtomic(filepath.Join(dir, DevnetFile), b, 0o600)
 }
 
-// Status fills Alive and Height of every node.
+// Status fills Alive and Height of every node and Alive of the registry.
 func (d *Devnet) Status(ctx context.Context) {
 	hc := &http.Client{Timeout: 2 * time.Second}
+	if r := d.Registry; r != nil {
+		r.Alive = alive(r.Pid)
+	}
 	for i := range d.Nodes {
 		nd := &d.Nodes[i]
-		nd.Alive = nd.Pid > 0 && syscall.Kill(nd.Pid, 0) == nil && !zombie(nd.Pid)
+		nd.Alive = alive(nd.Pid)
 		nd.Height = 0
 		if !nd.Alive {
 			continue
@@ -274,6 +299,8 @@ func (d *Devnet) Status(ctx context.Context) {
 	}
 }
 
+func alive(pid int) bool { return pid > 0 && syscall.Kill(pid, 0) == nil && !zombie(pid) }
+
 func zombie(pid int) bool {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
@@ -284,8 +311,9 @@ func zombie(pid int) bool {
 }
 
 // Down removes every node's spacecores (a devnet is disposable: its
-// sandboxes must not outlive it) and stops the nodes: SIGTERM, then
-// SIGKILL after 15 s. Chain state is kept for the next up.
+// sandboxes must not outlive it) and stops the nodes and the registry:
+// SIGTERM, then SIGKILL after 15 s. Chain state and registry contents are
+// kept for the next up.
 func (d *Devnet) Down() {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
@@ -299,18 +327,25 @@ func (d *Devnet) Down() {
 			_, _ = c.Spacecores.Remove(ctx, connect.NewRequest(&vimanav1.RemoveRequest{Id: sc.Id}))
 		}
 	}
+	var pids []int
 	for _, nd := range d.Nodes {
-		if nd.Pid > 0 {
-			_ = syscall.Kill(nd.Pid, syscall.SIGTERM)
+		pids = append(pids, nd.Pid)
+	}
+	if d.Registry != nil {
+		pids = append(pids, d.Registry.Pid)
+	}
+	for _, pid := range pids {
+		if alive(pid) {
+			_ = syscall.Kill(pid, syscall.SIGTERM)
 		}
 	}
 	deadline := time.Now().Add(15 * time.Second)
-	for _, nd := range d.Nodes {
-		for nd.Pid > 0 && syscall.Kill(nd.Pid, 0) == nil && !zombie(nd.Pid) && time.Now().Before(deadline) {
+	for _, pid := range pids {
+		for alive(pid) && time.Now().Before(deadline) {
 			time.Sleep(50 * time.Millisecond)
 		}
-		if nd.Pid > 0 && syscall.Kill(nd.Pid, 0) == nil && !zombie(nd.Pid) {
-			_ = syscall.Kill(nd.Pid, syscall.SIGKILL)
+		if alive(pid) {
+			_ = syscall.Kill(pid, syscall.SIGKILL)
 		}
 	}
 }
