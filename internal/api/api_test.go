@@ -65,7 +65,11 @@ func setup(t *testing.T) *env {
 	e := &env{tenantA: newKey(t), tenantB: newKey(t), stranger: newKey(t)}
 	e.authorize = map[string]bool{pub(e.tenantA): true, pub(e.tenantB): true}
 	h := Handler(Deps{Supervisor: sup, Authorized: func(k string) bool { return e.authorize[k] }}, false)
-	srv := httptest.NewServer(h)
+	srv := httptest.NewUnstartedServer(h)
+	srv.Config.Protocols = new(http.Protocols) // as the daemon: HTTP/1.1 and h2c
+	srv.Config.Protocols.SetHTTP1(true)
+	srv.Config.Protocols.SetUnencryptedHTTP2(true)
+	srv.Start()
 	t.Cleanup(srv.Close)
 	e.url = srv.URL
 	return e
