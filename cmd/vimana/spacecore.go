@@ -50,7 +50,7 @@ func newSpacecoreCmd() *cobra.Command {
 		Short:   "Run and manage spacecores on the local node (a client of the node API)",
 	}
 	cmd.PersistentFlags().StringVar(&apiURL, "api", "", "node API URL (default: the unix socket in --home)")
-	cmd.AddCommand(newSCRunCmd(), newSCLsCmd(), newSCInspectCmd(), newSCLogsCmd(), newSCStopCmd(), newSCStartCmd(), newSCRmCmd(), newSCStatsCmd(), newSCExecCmd())
+	cmd.AddCommand(newSCRunCmd(), newSCLsCmd(), newSCInspectCmd(), newSCLogsCmd(), newSCStopCmd(), newSCStartCmd(), newSCRmCmd(), newSCStatsCmd(), newSCExecCmd(), newSCEventsCmd())
 	return cmd
 }
 

@@ -1427,7 +1427,7 @@ type Event struct {
 	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"` // spacecore id
 	Name          string                 `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
 	Owner         string                 `protobuf:"bytes,3,opt,name=owner,proto3" json:"owner,omitempty"`
-	Type          string                 `protobuf:"bytes,4,opt,name=type,proto3" json:"type,omitempty"`     // created|started|exited|restarted|stopped|removed
+	Type          string                 `protobuf:"bytes,4,opt,name=type,proto3" json:"type,omitempty"`     // created|started|exited|restarted|stopped|removed|adopted|failed; the first message is 'watching'
 	Phase         string                 `protobuf:"bytes,5,opt,name=phase,proto3" json:"phase,omitempty"`   // the spacecore's phase after the event
 	Time          string                 `protobuf:"bytes,6,opt,name=time,proto3" json:"time,omitempty"`     // RFC 3339 with nanoseconds
 	Reason        string                 `protobuf:"bytes,7,opt,name=reason,proto3" json:"reason,omitempty"` // e.g. the exit code, the restart policy's decision, an error

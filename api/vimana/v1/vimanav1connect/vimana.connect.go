@@ -83,7 +83,9 @@ type SpacecoreServiceClient interface {
 	// Interactive exec: stdin, output, terminal resizes and the exit code
 	// over one bidirectional stream.
 	ExecStream(context.Context) *connect.BidiStreamForClient[v1.ExecStreamRequest, v1.ExecStreamResponse]
-	// Lifecycle events from now on, until the caller hangs up.
+	// Lifecycle events from now on, until the caller hangs up: first one
+	// 'watching' message (the subscription is live), then the caller's own
+	// spacecores' events (every spacecore's for the local admin).
 	WatchEvents(context.Context, *connect.Request[v1.WatchEventsRequest]) (*connect.ServerStreamForClient[v1.Event], error)
 }
 
@@ -251,7 +253,9 @@ type SpacecoreServiceHandler interface {
 	// Interactive exec: stdin, output, terminal resizes and the exit code
 	// over one bidirectional stream.
 	ExecStream(context.Context, *connect.BidiStream[v1.ExecStreamRequest, v1.ExecStreamResponse]) error
-	// Lifecycle events from now on, until the caller hangs up.
+	// Lifecycle events from now on, until the caller hangs up: first one
+	// 'watching' message (the subscription is live), then the caller's own
+	// spacecores' events (every spacecore's for the local admin).
 	WatchEvents(context.Context, *connect.Request[v1.WatchEventsRequest], *connect.ServerStream[v1.Event]) error
 }
 
