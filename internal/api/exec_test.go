@@ -126,6 +126,14 @@ func TestExecStreamAuth(t *testing.T) {
 	if _, err := unsigned.Exec(ctx, start, ExecIO{}); code(err) != connect.CodeUnauthenticated {
 		t.Errorf("unsigned: %v, want unauthenticated", err)
 	}
+	// A stopped spacecore has nothing to exec into.
+	a := DialTCP(e.url, e.tenantA)
+	if _, err := a.Spacecores.Stop(ctx, connect.NewRequest(&vimanav1.StopRequest{Id: id, GraceSeconds: 5})); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.Exec(ctx, start, ExecIO{Stdin: strings.NewReader("x")}); code(err) != connect.CodeFailedPrecondition {
+		t.Errorf("exec into a stopped spacecore: %v, want failed_precondition", err)
+	}
 	// A stream that does not open with start is refused.
 	st := DialTCP(e.url, e.tenantA).Spacecores.ExecStream(ctx)
 	st.Send(&vimanav1.ExecStreamRequest{Stdin: []byte("x")})
