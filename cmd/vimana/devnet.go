@@ -3,6 +3,8 @@ package main
 import (
 	"fmt"
 	"os"
+	"os/exec"
+	"path/filepath"
 
 	"github.com/spf13/cobra"
 	"github.com/vistara-labs/vimana/internal/node"
@@ -35,14 +37,27 @@ func printDevnet(cmd *cobra.Command, d *node.Devnet) error {
 	if r := d.Registry; r != nil {
 		fmt.Fprintf(cmd.OutOrStdout(), "registry %s (pid %d, alive %v); node 0 is the edge gateway, nodes 1+ are providers\n", r.Addr, r.Pid, r.Alive)
 	}
+	if d.Hello != "" {
+		fmt.Fprintf(cmd.OutOrStdout(), "hello image %s\n", d.Hello)
+	}
 	return printTable(cmd.OutOrStdout(), []string{"NODE", "PID", "ALIVE", "HEIGHT", "RPC", "API", "GATEWAY"}, rows)
 }
 
 func newDevnetUpCmd() *cobra.Command {
-	var n int
+	o := node.DevnetOptions{}
 	cmd := &cobra.Command{
-		Use:     "up",
-		Short:   "Create or restart the devnet; returns once every node produces blocks",
+		Use:   "up",
+		Short: "Create or restart the devnet and its registry; returns once every node produces blocks",
+		Long: `up creates (first time) or restarts the devnet under --home: a local OCI
+registry ("vimana registry serve" on a free 127.0.0.1 port, contents under
+<home>/registry, kept across restarts) and the node processes.
+
+The hello example's image is built from --hello-binary (a static build of
+examples/hello; default bin/hello, which "make hello-image" writes; when it
+is missing and ./examples/hello and the go tool are there, it is built into
+<home>/hello) and pushed to the registry as hello:latest; its digest
+reference (127.0.0.1:PORT/hello@sha256:...) is printed and kept in
+<home>/devnet.json as "hello".`,
 		Example: "  vimana devnet up --nodes 4 --home ./.devnet",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -50,16 +65,56 @@ func newDevnetUpCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(cmd.ErrOrStderr(), "starting a %d-node devnet in %s ...\n", n, g.home)
-			d, err := node.DevnetUp(cmd.Context(), g.home, n, bin)
+			o.Bin = bin
+			if o.HelloBinary, err = helloBinary(cmd, o.HelloBinary); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.ErrOrStderr(), "starting a %d-node devnet in %s ...\n", o.Nodes, g.home)
+			d, err := node.DevnetUp(cmd.Context(), g.home, o)
 			if err != nil {
 				return err
 			}
 			return printDevnet(cmd, d)
 		},
 	}
-	cmd.Flags().IntVar(&n, "nodes", 4, "number of nodes (1-16)")
+	cmd.Flags().IntVar(&o.Nodes, "nodes", 4, "number of nodes (1-16)")
+	cmd.Flags().StringVar(&o.HelloBinary, "hello-binary", "", "static hello binary to build the registry's hello image from (default bin/hello; \"none\" skips it)")
 	return cmd
+}
+
+// helloBinary picks the hello binary devnet up packs: the flag, else
+// bin/hello, else a fresh build of ./examples/hello when this is a source
+// checkout with the go tool; "" (with a note) when there is none.
+func helloBinary(cmd *cobra.Command, flag string) (string, error) {
+	switch flag {
+	case "none":
+		return "", nil
+	case "":
+	default:
+		if _, err := os.Stat(flag); err != nil {
+			return "", fmt.Errorf("--hello-binary: %w", err)
+		}
+		return flag, nil
+	}
+	if _, err := os.Stat(filepath.Join("bin", "hello")); err == nil {
+		return filepath.Join("bin", "hello"), nil
+	}
+	goTool, err := exec.LookPath("go")
+	if _, serr := os.Stat(filepath.Join("examples", "hello", "main.go")); err != nil || serr != nil {
+		fmt.Fprintln(cmd.ErrOrStderr(), "no bin/hello (make hello-image builds it): the devnet registry starts without the hello image")
+		return "", nil
+	}
+	if err := os.MkdirAll(g.home, 0o700); err != nil {
+		return "", err
+	}
+	out := filepath.Join(g.home, "hello")
+	fmt.Fprintf(cmd.ErrOrStderr(), "building ./examples/hello into %s ...\n", out)
+	b := exec.CommandContext(cmd.Context(), goTool, "build", "-trimpath", "-o", out, "./examples/hello")
+	b.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if msg, err := b.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("building examples/hello: %v\n%s", err, msg)
+	}
+	return out, nil
 }
 
 func newDevnetStatusCmd() *cobra.Command {

@@ -81,3 +81,38 @@ func TestImageCLI(t *testing.T) {
 		t.Error("build without a destination succeeded")
 	}
 }
+
+// TestImagePushCLI: push from an OCI layout and from the cache prints the
+// digest reference, which pulls back with the same digest.
+func TestImagePushCLI(t *testing.T) {
+	home := t.TempDir()
+	hello := imagetest.GoBinary(t, "./examples/hello")
+	host := imagetest.Registry(t)
+	layoutDir := filepath.Join(t.TempDir(), "image")
+	var built struct{ Digest string }
+	out := mustVimana(t, "--home", home, "image", "build", "--binary", hello, "--entrypoint", "/hello",
+		"--output", "oci-layout:"+layoutDir, "-o", "json")
+	if err := json.Unmarshal([]byte(out), &built); err != nil {
+		t.Fatal(err)
+	}
+	var pushed struct{ Ref string }
+	out = mustVimana(t, "--home", home, "-o", "json", "image", "push", "oci-layout:"+layoutDir, host+"/hello:v1")
+	if err := json.Unmarshal([]byte(out), &pushed); err != nil || pushed.Ref != host+"/hello@"+built.Digest {
+		t.Fatalf("push -o json = %q (%v), want ref %s/hello@%s", out, err, host, built.Digest)
+	}
+	// Pull it back by digest into the cache, then push it from there by a
+	// digest prefix to another repository.
+	mustVimana(t, "--home", home, "image", "pull", pushed.Ref)
+	out = mustVimana(t, "--home", home, "image", "push", built.Digest[7:19], host+"/copy")
+	if !strings.HasPrefix(out, host+"/copy@"+built.Digest) {
+		t.Fatalf("push from cache printed %q", out)
+	}
+	other := t.TempDir()
+	var img image.Image
+	if err := json.Unmarshal([]byte(mustVimana(t, "--home", other, "-o", "json", "image", "pull", host+"/copy@"+built.Digest)), &img); err != nil || img.Digest != built.Digest {
+		t.Fatalf("pull back: %+v %v", img, err)
+	}
+	if _, err := vimana(t, "--home", home, "image", "push", "sha256:"+strings.Repeat("0", 64), host+"/x"); err == nil {
+		t.Error("pushing an unknown digest succeeded")
+	}
+}

@@ -50,7 +50,7 @@ func newSpacecoreCmd() *cobra.Command {
 		Short:   "Run and manage spacecores on the local node (a client of the node API)",
 	}
 	cmd.PersistentFlags().StringVar(&apiURL, "api", "", "node API URL (default: the unix socket in --home)")
-	cmd.AddCommand(newSCRunCmd(), newSCLsCmd(), newSCInspectCmd(), newSCLogsCmd(), newSCStopCmd(), newSCStartCmd(), newSCRmCmd(), newSCStatsCmd(), newSCExecCmd())
+	cmd.AddCommand(newSCRunCmd(), newSCLsCmd(), newSCInspectCmd(), newSCLogsCmd(), newSCStopCmd(), newSCStartCmd(), newSCRmCmd(), newSCStatsCmd(), newSCExecCmd(), newSCEventsCmd())
 	return cmd
 }
 
@@ -229,31 +229,3 @@ func newSCStatsCmd() *cobra.Command {
 }
 
 func mibU(b uint64) string { return fmt.Sprintf("%.1fMiB", float64(b)/(1<<20)) }
-
-func newSCExecCmd() *cobra.Command {
-	return &cobra.Command{
-		Use:   "exec ID -- CMD [ARG...]",
-		Short: "Run a command inside a running spacecore (stdin is sent, output printed; no TTY yet)",
-		Args:  cobra.MinimumNArgs(2),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := client()
-			if err != nil {
-				return err
-			}
-			var stdin []byte
-			if fi, err := os.Stdin.Stat(); err == nil && fi.Mode()&os.ModeCharDevice == 0 {
-				stdin, _ = io.ReadAll(io.LimitReader(os.Stdin, 4<<20))
-			}
-			resp, err := c.Spacecores.Exec(cmd.Context(), connect.NewRequest(&vimanav1.ExecRequest{Id: args[0], Args: args[1:], Stdin: stdin}))
-			if err != nil {
-				return apiErr(err)
-			}
-			cmd.OutOrStdout().Write(resp.Msg.Stdout)
-			cmd.ErrOrStderr().Write(resp.Msg.Stderr)
-			if resp.Msg.ExitCode != 0 {
-				return exitCode(resp.Msg.ExitCode)
-			}
-			return nil
-		},
-	}
-}

@@ -31,6 +31,7 @@ func (twResolver) Resolve(ctx context.Context, ref, digest string, o spacecore.O
 
 type env struct {
 	url       string
+	sup       *spacecore.Supervisor
 	tenantA   ed25519.PrivateKey
 	tenantB   ed25519.PrivateKey
 	stranger  ed25519.PrivateKey
@@ -62,10 +63,14 @@ func setup(t *testing.T) *env {
 	}
 	t.Cleanup(func() { sup.Close() })
 	go sup.Run(ctx)
-	e := &env{tenantA: newKey(t), tenantB: newKey(t), stranger: newKey(t)}
+	e := &env{sup: sup, tenantA: newKey(t), tenantB: newKey(t), stranger: newKey(t)}
 	e.authorize = map[string]bool{pub(e.tenantA): true, pub(e.tenantB): true}
 	h := Handler(Deps{Supervisor: sup, Authorized: func(k string) bool { return e.authorize[k] }}, false)
-	srv := httptest.NewServer(h)
+	srv := httptest.NewUnstartedServer(h)
+	srv.Config.Protocols = new(http.Protocols) // as the daemon: HTTP/1.1 and h2c
+	srv.Config.Protocols.SetHTTP1(true)
+	srv.Config.Protocols.SetUnencryptedHTTP2(true)
+	srv.Start()
 	t.Cleanup(srv.Close)
 	e.url = srv.URL
 	return e

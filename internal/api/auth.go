@@ -61,7 +61,8 @@ func signedPayload(procedure string, ts int64, nonce string, msg any) ([]byte, e
 	return []byte(procedure + "\n" + strconv.FormatInt(ts, 10) + "\n" + nonce + "\n" + hex.EncodeToString(sum[:])), nil
 }
 
-// SignInterceptor signs every unary and server-streaming request with key.
+// SignInterceptor signs every unary request, and a stream's first request
+// message (the only one of a server stream; ExecStream's start), with key.
 func SignInterceptor(key ed25519.PrivateKey, now func() time.Time) connect.Interceptor {
 	if now == nil {
 		now = time.Now
@@ -111,8 +112,9 @@ func (s *signer) WrapStreamingHandler(next connect.StreamingHandlerFunc) connect
 	return next
 }
 
-// signingConn signs a server-streaming call's single request message
-// before it is sent (headers go out with the first message).
+// signingConn signs a stream's first request message before it is sent
+// (headers go out with the first message). Later messages of a
+// bidirectional stream ride on the stream that signature opened.
 type signingConn struct {
 	connect.StreamingClientConn
 	s    *signer
@@ -212,8 +214,8 @@ func (a authInterceptor) WrapStreamingHandler(next connect.StreamingHandlerFunc)
 	}
 }
 
-// pendingAuth defers verification of a server-streaming call until its
-// request message has been received (the handler calls authorize).
+// pendingAuth defers verification of a stream until its (first) request
+// message has been received (the handler calls streamIdentity).
 type pendingAuth struct {
 	v    *verifier
 	conn connect.StreamingHandlerConn

@@ -18,21 +18,30 @@ type Client struct {
 	Leases     vimanav1connect.LeaseServiceClient
 }
 
+// h2c makes a transport speak cleartext HTTP/2 only (the node serves it
+// on TCP and on the socket): bidirectional streams (ExecStream) need it,
+// and one connection then multiplexes every call.
+func h2c(t *http.Transport) *http.Transport {
+	t.Protocols = new(http.Protocols)
+	t.Protocols.SetUnencryptedHTTP2(true)
+	return t
+}
+
 // DialUnix talks to the node's local admin socket.
 func DialUnix(socket string) *Client {
-	hc := &http.Client{Transport: &http.Transport{
+	hc := &http.Client{Transport: h2c(&http.Transport{
 		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
 			var d net.Dialer
 			return d.DialContext(ctx, "unix", socket)
 		},
-	}}
+	})}
 	return newClient(hc, "http://vimana.sock")
 }
 
 // DialTCP talks to a node API at baseURL (e.g. http://127.0.0.1:7740),
 // signing every request with key.
 func DialTCP(baseURL string, key ed25519.PrivateKey) *Client {
-	hc := &http.Client{Transport: &http.Transport{ResponseHeaderTimeout: 0, IdleConnTimeout: 90 * time.Second}}
+	hc := &http.Client{Transport: h2c(&http.Transport{ResponseHeaderTimeout: 0, IdleConnTimeout: 90 * time.Second})}
 	return newClient(hc, baseURL, connect.WithInterceptors(SignInterceptor(key, nil)))
 }
 

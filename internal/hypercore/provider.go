@@ -99,6 +99,18 @@ type ExecRequest struct {
 	Stdin  io.Reader
 	Stdout io.Writer
 	Stderr io.Writer // ignored with TTY (merged into Stdout)
+	// Size is the terminal's initial size with TTY; zero means 24x80.
+	Size WindowSize
+	// Resize delivers terminal size changes with TTY (nil: none). The
+	// provider applies each one (the process sees SIGWINCH) until the
+	// process exits; the sender must not block on it after that.
+	Resize <-chan WindowSize
+}
+
+// WindowSize is a terminal's size in character cells.
+type WindowSize struct {
+	Rows uint16 `json:"rows"`
+	Cols uint16 `json:"cols"`
 }
 
 // LogOptions selects what Logs returns.

@@ -18,7 +18,6 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/empty"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
-	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 	"github.com/vistara-labs/vimana/internal/hypercore"
@@ -164,12 +163,6 @@ func exposedPorts(ports []string) (map[string]struct{}, error) {
 // Push uploads img to a registry reference (plain http under the same
 // rules as Pull).
 func Push(ctx context.Context, img v1.Image, ref string, insecureRegistries []string) error {
-	r, err := parseRemote(ref, insecureRegistries)
-	if err != nil {
-		return err
-	}
-	if err := remote.Write(r, img, remoteOptions(ctx, insecureRegistries)...); err != nil {
-		return fmt.Errorf("pushing %s: %w", ref, classify(err))
-	}
-	return nil
+	_, err := PushRef(ctx, img, ref, PushOptions{InsecureRegistries: insecureRegistries})
+	return err
 }

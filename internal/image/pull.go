@@ -163,6 +163,9 @@ func (s *Store) unpackImage(ctx context.Context, ref, hex string, src source, op
 		if err := s.saveRecord(img); err != nil {
 			return err
 		}
+		if err := s.saveRaw(hex, src.img); err != nil {
+			return err
+		}
 		return os.Rename(tmp, img.RootFS)
 	})
 	if err != nil {

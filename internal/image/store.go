@@ -31,6 +31,8 @@ import (
 //
 //	<dir>/rootfs/<hex>/           flattened root filesystem of manifest sha256:<hex>
 //	<dir>/images/<hex>.json       its Image record (ref, config, size, layers)
+//	<dir>/images/<hex>.manifest   its raw manifest and config (.config), so it
+//	                              can be pushed again byte for byte
 //	<dir>/blobs/sha256/<hex>      compressed layer blobs fetched from registries
 //	<dir>/refs.json               the last digest each reference resolved to
 //	<dir>/tmp/                    work in progress, <pid>-named
@@ -163,6 +165,9 @@ func (s *Store) Remove(digest string) error {
 			return fmt.Errorf("removing image %s: %w", digest, err)
 		}
 		if err := os.Remove(s.recordPath(hex)); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return err
+		}
+		if err := s.dropRaw(hex); err != nil {
 			return err
 		}
 		if err := s.dropRefs("sha256:" + hex); err != nil {

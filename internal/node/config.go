@@ -35,6 +35,7 @@ type Config struct {
 	Log        LogConfig        `toml:"log"`
 	Chain      ChainConfig      `toml:"chain"`
 	Provider   ProviderConfig   `toml:"provider"`
+	Image      ImageConfig      `toml:"image"`
 }
 
 // ProviderConfig makes the node a marketplace provider: it registers on
@@ -53,6 +54,12 @@ type ProviderConfig struct {
 	WithdrawEvery  int64  `toml:"withdraw_every" comment:"blocks between withdrawals of earnings"`
 	Endpoint       string `toml:"endpoint" comment:"API URL tenants call; default http://<api listen>"`
 	Ingress        string `toml:"ingress" comment:"ingress base domain[:port] leases are served under; default <gateway base_domain>:<gateway port>"`
+}
+
+// ImageConfig tunes the node's image puller.
+type ImageConfig struct {
+	// Loopback registries always speak plain http; these too.
+	InsecureRegistries []string `toml:"insecure_registries" comment:"registries (host:port) reached over plain http; loopback ones always are"`
 }
 
 // ChainConfig hosts the microchain in the node (CometBFT in-process).
@@ -159,6 +166,7 @@ func DefaultConfig() Config {
 			BlockInterval: Duration{200 * time.Millisecond}},
 		Provider: ProviderConfig{Region: "local", Stake: "10vis", PriceCPUMilli: 1, PriceMemoryMiB: 1, PriceDiskGiB: 10,
 			HeartbeatEvery: 3, WithdrawEvery: 100},
+		Image: ImageConfig{InsecureRegistries: []string{}},
 	}
 }
 
@@ -248,6 +256,11 @@ func (c Config) Validate() error {
 		}
 		if c.Provider.HeartbeatEvery < 1 || c.Provider.WithdrawEvery < 1 {
 			bad("provider", "heartbeat_every and withdraw_every must be at least 1 block")
+		}
+	}
+	for _, r := range c.Image.InsecureRegistries {
+		if r == "" || strings.ContainsAny(r, "/ ") {
+			bad("image", "insecure_registries: %q: want host[:port]", r)
 		}
 	}
 	if c.Log.Format != "text" && c.Log.Format != "json" {

@@ -101,7 +101,7 @@ func Run(ctx context.Context, home string, log *slog.Logger, ready func(Endpoint
 	registerCapacity(reg, ledger)
 	sup, err := spacecore.Open(ctx, spacecore.Options{
 		DBPath: filepath.Join(home, "spacecore.db"), LogDir: filepath.Join(home, "logs"),
-		Providers: provs, Resolver: imageResolver{store: store}, Admitter: ledger,
+		Providers: provs, Resolver: imageResolver{store: store, insecure: cfg.Image.InsecureRegistries}, Admitter: ledger,
 		Backoff:   spacecore.Backoff{Base: cfg.Supervisor.BackoffBase.Duration, Max: cfg.Supervisor.BackoffMax.Duration},
 		StopGrace: cfg.Supervisor.StopGrace.Duration, Registry: reg, Logger: log,
 	})

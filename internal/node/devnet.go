@@ -34,18 +34,22 @@ type Devnet struct {
 	Tenant    string       `json:"tenant"`    // funded tenant address (key "tenant" in <dir>/keys)
 	Providers []string     `json:"providers"` // funded provider addresses
 	Nodes     []DevnetNode `json:"nodes"`
-	// Registry is the devnet's OCI registry (plain http on loopback):
-	// `vimana deploy` pushes local images there and orders them by digest.
+	// Registry is the devnet's OCI registry process (`vimana registry
+	// serve`, plain http on 127.0.0.1).
 	Registry *DevnetRegistry `json:"registry,omitempty"`
+	// Hello is the digest reference of the hello example's image in
+	// Registry, e.g. "127.0.0.1:PORT/hello@sha256:…" (empty when no hello
+	// binary was given).
+	Hello string `json:"hello,omitempty"`
 }
 
-// DevnetRegistry is the registry process of a devnet.
-type DevnetRegistry struct {
-	Addr  string `json:"addr"` // host:port
-	Pid   int    `json:"pid"`
-	Dir   string `json:"dir"` // blobs
-	Log   string `json:"log"`
-	Alive bool   `json:"alive"`
+// DevnetOptions shape DevnetUp.
+type DevnetOptions struct {
+	Nodes int    // 1-16
+	Bin   string // the vimana binary the node and registry processes run
+	// HelloBinary, when set, is a static build of examples/hello: its
+	// image is built and pushed to the devnet registry as hello:latest.
+	HelloBinary string
 }
 
 // DevnetNode is one node process of a devnet.
@@ -75,9 +79,11 @@ func freeLoopback() (string, error) {
 	return l.Addr().String(), nil
 }
 
-// DevnetUp creates (or restarts) a devnet of n nodes under dir using the
-// vimana binary bin, and returns once every node has produced blocks.
-func DevnetUp(ctx context.Context, dir string, n int, bin string) (*Devnet, error) {
+// DevnetUp creates (or restarts) a devnet of o.Nodes nodes under dir,
+// starts its registry (pushing the hello image when o.HelloBinary is
+// set), and returns once every node has produced blocks.
+func DevnetUp(ctx context.Context, dir string, o DevnetOptions) (*Devnet, error) {
+	n, bin := o.Nodes, o.Bin
 	if n < 1 || n > 16 {
 		return nil, fmt.Errorf("%w: --nodes %d: want 1-16", hypercore.ErrInvalid, n)
 	}
@@ -101,7 +107,8 @@ func DevnetUp(ctx context.Context, dir string, n int, bin string) (*Devnet, erro
 	default:
 		return nil, err
 	}
-	if err := startRegistry(d, dir, bin); err != nil {
+	if err := d.upRegistry(ctx, dir, bin, o.HelloBinary); err != nil {
+		d.Down()
 		return nil, err
 	}
 	for i := range d.Nodes {
@@ -261,40 +268,6 @@ func startNode(nd *DevnetNode, bin string) error {
 	return nil
 }
 
-// startRegistry starts `vimana registry serve` for the devnet on a free
-// loopback port and waits until it answers.
-func startRegistry(d *Devnet, dir, bin string) error {
-	addr, err := freeLoopback()
-	if err != nil {
-		return err
-	}
-	r := &DevnetRegistry{Addr: addr, Dir: filepath.Join(dir, "registry"), Log: filepath.Join(dir, "registry.log")}
-	logf, err := os.OpenFile(r.Log, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
-	if err != nil {
-		return err
-	}
-	defer logf.Close()
-	cmd := exec.Command(bin, "registry", "serve", "--listen", addr, "--dir", r.Dir)
-	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
-	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("starting the devnet registry: %w", err)
-	}
-	r.Pid = cmd.Process.Pid
-	go cmd.Wait()
-	d.Registry = r
-	hc := &http.Client{Timeout: time.Second}
-	for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(50 * time.Millisecond) {
-		if resp, err := hc.Get("http://" + addr + "/v2/"); err == nil {
-			resp.Body.Close()
-			return nil
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("%w: the devnet registry did not answer on %s; see %s", hypercore.ErrUnavailable, addr, r.Log)
-		}
-	}
-}
-
 // LoadDevnet reads <dir>/devnet.json.
 func LoadDevnet(dir string) (*Devnet, error) {
 	b, err := os.ReadFile(filepath.Join(dir, DevnetFile))
@@ -319,15 +292,15 @@ func (d *Devnet) save(dir string) error {
 	return writeFileAtomic(filepath.Join(dir, DevnetFile), b, 0o600)
 }
 
-// Status fills Alive and Height of every node.
+// Status fills Alive and Height of every node and Alive of the registry.
 func (d *Devnet) Status(ctx context.Context) {
 	hc := &http.Client{Timeout: 2 * time.Second}
 	if r := d.Registry; r != nil {
-		r.Alive = r.Pid > 0 && syscall.Kill(r.Pid, 0) == nil && !zombie(r.Pid)
+		r.Alive = alive(r.Pid)
 	}
 	for i := range d.Nodes {
 		nd := &d.Nodes[i]
-		nd.Alive = nd.Pid > 0 && syscall.Kill(nd.Pid, 0) == nil && !zombie(nd.Pid)
+		nd.Alive = alive(nd.Pid)
 		nd.Height = 0
 		if !nd.Alive {
 			continue
@@ -351,6 +324,8 @@ func (d *Devnet) Status(ctx context.Context) {
 	}
 }
 
+func alive(pid int) bool { return pid > 0 && syscall.Kill(pid, 0) == nil && !zombie(pid) }
+
 func zombie(pid int) bool {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
@@ -361,8 +336,9 @@ func zombie(pid int) bool {
 }
 
 // Down removes every node's spacecores (a devnet is disposable: its
-// sandboxes must not outlive it) and stops the nodes: SIGTERM, then
-// SIGKILL after 15 s. Chain state is kept for the next up.
+// sandboxes must not outlive it) and stops the nodes and the registry:
+// SIGTERM, then SIGKILL after 15 s. Chain state and registry contents are
+// kept for the next up.
 func (d *Devnet) Down() {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
@@ -371,18 +347,25 @@ func (d *Devnet) Down() {
 	if r := d.Registry; r != nil && r.Pid > 0 && syscall.Kill(r.Pid, 0) == nil {
 		_ = syscall.Kill(r.Pid, syscall.SIGTERM)
 	}
+	var pids []int
 	for _, nd := range d.Nodes {
-		if nd.Pid > 0 {
-			_ = syscall.Kill(nd.Pid, syscall.SIGTERM)
+		pids = append(pids, nd.Pid)
+	}
+	if d.Registry != nil {
+		pids = append(pids, d.Registry.Pid)
+	}
+	for _, pid := range pids {
+		if alive(pid) {
+			_ = syscall.Kill(pid, syscall.SIGTERM)
 		}
 	}
 	deadline := time.Now().Add(15 * time.Second)
-	for _, nd := range d.Nodes {
-		for nd.Pid > 0 && syscall.Kill(nd.Pid, 0) == nil && !zombie(nd.Pid) && time.Now().Before(deadline) {
+	for _, pid := range pids {
+		for alive(pid) && time.Now().Before(deadline) {
 			time.Sleep(50 * time.Millisecond)
 		}
-		if nd.Pid > 0 && syscall.Kill(nd.Pid, 0) == nil && !zombie(nd.Pid) {
-			_ = syscall.Kill(nd.Pid, syscall.SIGKILL)
+		if alive(pid) {
+			_ = syscall.Kill(pid, syscall.SIGKILL)
 		}
 	}
 	// Then remove every machine of every node, including nodes that were

@@ -2,6 +2,7 @@ package spacecore
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"time"
 
@@ -101,4 +102,24 @@ func (b *broker) close() {
 		delete(b.subs, sub)
 		sub.close()
 	}
+}
+
+// Reason says in a few words why the event happened: the error of a
+// failed attempt, how the workload ended, or which restart this is.
+func (e Event) Reason() string {
+	switch {
+	case e.Error != "":
+		return e.Error
+	case e.Exit != nil && e.Exit.OOMKilled:
+		return "killed: out of memory"
+	case e.Exit != nil && e.Exit.Signal != 0:
+		return fmt.Sprintf("killed by signal %d", e.Exit.Signal)
+	case e.Exit != nil:
+		return fmt.Sprintf("exit code %d", e.Exit.Code)
+	case e.Type == EventRestarted:
+		return fmt.Sprintf("restart %d by its restart policy", e.RestartCount)
+	case e.Type == EventAdopted:
+		return "found running after a node restart"
+	}
+	return ""
 }

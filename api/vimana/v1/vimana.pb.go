@@ -1153,6 +1153,427 @@ func (x *ExecResponse) GetStderr() []byte {
 	return nil
 }
 
+// ExecStream: the client's first message carries start (and is the
+// message the request signature covers); later ones carry stdin bytes,
+// stdin_eof or a resize. Over TCP the stream needs HTTP/2 (h2c).
+type ExecStreamRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Start         *ExecStart             `protobuf:"bytes,1,opt,name=start,proto3" json:"start,omitempty"`
+	Stdin         []byte                 `protobuf:"bytes,2,opt,name=stdin,proto3" json:"stdin,omitempty"`
+	StdinEof      bool                   `protobuf:"varint,3,opt,name=stdin_eof,json=stdinEof,proto3" json:"stdin_eof,omitempty"` // no more stdin (the process sees end of input; with tty nothing changes)
+	Resize        *TerminalSize          `protobuf:"bytes,4,opt,name=resize,proto3" json:"resize,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ExecStreamRequest) Reset() {
+	*x = ExecStreamRequest{}
+	mi := &file_vimana_v1_vimana_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ExecStreamRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ExecStreamRequest) ProtoMessage() {}
+
+func (x *ExecStreamRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_vimana_v1_vimana_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ExecStreamRequest.ProtoReflect.Descriptor instead.
+func (*ExecStreamRequest) Descriptor() ([]byte, []int) {
+	return file_vimana_v1_vimana_proto_rawDescGZIP(), []int{20}
+}
+
+func (x *ExecStreamRequest) GetStart() *ExecStart {
+	if x != nil {
+		return x.Start
+	}
+	return nil
+}
+
+func (x *ExecStreamRequest) GetStdin() []byte {
+	if x != nil {
+		return x.Stdin
+	}
+	return nil
+}
+
+func (x *ExecStreamRequest) GetStdinEof() bool {
+	if x != nil {
+		return x.StdinEof
+	}
+	return false
+}
+
+func (x *ExecStreamRequest) GetResize() *TerminalSize {
+	if x != nil {
+		return x.Resize
+	}
+	return nil
+}
+
+type ExecStart struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	Args          []string               `protobuf:"bytes,2,rep,name=args,proto3" json:"args,omitempty"`
+	Env           []string               `protobuf:"bytes,3,rep,name=env,proto3" json:"env,omitempty"`
+	Tty           bool                   `protobuf:"varint,4,opt,name=tty,proto3" json:"tty,omitempty"`  // a pseudo-terminal: stderr is merged into stdout
+	Size          *TerminalSize          `protobuf:"bytes,5,opt,name=size,proto3" json:"size,omitempty"` // initial size with tty; unset = 24x80
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ExecStart) Reset() {
+	*x = ExecStart{}
+	mi := &file_vimana_v1_vimana_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ExecStart) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ExecStart) ProtoMessage() {}
+
+func (x *ExecStart) ProtoReflect() protoreflect.Message {
+	mi := &file_vimana_v1_vimana_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ExecStart.ProtoReflect.Descriptor instead.
+func (*ExecStart) Descriptor() ([]byte, []int) {
+	return file_vimana_v1_vimana_proto_rawDescGZIP(), []int{21}
+}
+
+func (x *ExecStart) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *ExecStart) GetArgs() []string {
+	if x != nil {
+		return x.Args
+	}
+	return nil
+}
+
+func (x *ExecStart) GetEnv() []string {
+	if x != nil {
+		return x.Env
+	}
+	return nil
+}
+
+func (x *ExecStart) GetTty() bool {
+	if x != nil {
+		return x.Tty
+	}
+	return false
+}
+
+func (x *ExecStart) GetSize() *TerminalSize {
+	if x != nil {
+		return x.Size
+	}
+	return nil
+}
+
+type TerminalSize struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Rows          uint32                 `protobuf:"varint,1,opt,name=rows,proto3" json:"rows,omitempty"`
+	Cols          uint32                 `protobuf:"varint,2,opt,name=cols,proto3" json:"cols,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TerminalSize) Reset() {
+	*x = TerminalSize{}
+	mi := &file_vimana_v1_vimana_proto_msgTypes[22]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TerminalSize) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TerminalSize) ProtoMessage() {}
+
+func (x *TerminalSize) ProtoReflect() protoreflect.Message {
+	mi := &file_vimana_v1_vimana_proto_msgTypes[22]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TerminalSize.ProtoReflect.Descriptor instead.
+func (*TerminalSize) Descriptor() ([]byte, []int) {
+	return file_vimana_v1_vimana_proto_rawDescGZIP(), []int{22}
+}
+
+func (x *TerminalSize) GetRows() uint32 {
+	if x != nil {
+		return x.Rows
+	}
+	return 0
+}
+
+func (x *TerminalSize) GetCols() uint32 {
+	if x != nil {
+		return x.Cols
+	}
+	return 0
+}
+
+// ExecStreamResponse carries output; the last message has exited set.
+type ExecStreamResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Stdout        []byte                 `protobuf:"bytes,1,opt,name=stdout,proto3" json:"stdout,omitempty"`
+	Stderr        []byte                 `protobuf:"bytes,2,opt,name=stderr,proto3" json:"stderr,omitempty"`
+	Exited        bool                   `protobuf:"varint,3,opt,name=exited,proto3" json:"exited,omitempty"`
+	ExitCode      int32                  `protobuf:"varint,4,opt,name=exit_code,json=exitCode,proto3" json:"exit_code,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ExecStreamResponse) Reset() {
+	*x = ExecStreamResponse{}
+	mi := &file_vimana_v1_vimana_proto_msgTypes[23]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ExecStreamResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ExecStreamResponse) ProtoMessage() {}
+
+func (x *ExecStreamResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_vimana_v1_vimana_proto_msgTypes[23]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ExecStreamResponse.ProtoReflect.Descriptor instead.
+func (*ExecStreamResponse) Descriptor() ([]byte, []int) {
+	return file_vimana_v1_vimana_proto_rawDescGZIP(), []int{23}
+}
+
+func (x *ExecStreamResponse) GetStdout() []byte {
+	if x != nil {
+		return x.Stdout
+	}
+	return nil
+}
+
+func (x *ExecStreamResponse) GetStderr() []byte {
+	if x != nil {
+		return x.Stderr
+	}
+	return nil
+}
+
+func (x *ExecStreamResponse) GetExited() bool {
+	if x != nil {
+		return x.Exited
+	}
+	return false
+}
+
+func (x *ExecStreamResponse) GetExitCode() int32 {
+	if x != nil {
+		return x.ExitCode
+	}
+	return 0
+}
+
+// A spacecore lifecycle event (WatchEvents).
+type Event struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"` // spacecore id
+	Name          string                 `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	Owner         string                 `protobuf:"bytes,3,opt,name=owner,proto3" json:"owner,omitempty"`
+	Type          string                 `protobuf:"bytes,4,opt,name=type,proto3" json:"type,omitempty"`     // created|started|exited|restarted|stopped|removed|adopted|failed; the first message is 'watching'
+	Phase         string                 `protobuf:"bytes,5,opt,name=phase,proto3" json:"phase,omitempty"`   // the spacecore's phase after the event
+	Time          string                 `protobuf:"bytes,6,opt,name=time,proto3" json:"time,omitempty"`     // RFC 3339 with nanoseconds
+	Reason        string                 `protobuf:"bytes,7,opt,name=reason,proto3" json:"reason,omitempty"` // e.g. the exit code, the restart policy's decision, an error
+	HasExit       bool                   `protobuf:"varint,8,opt,name=has_exit,json=hasExit,proto3" json:"has_exit,omitempty"`
+	ExitCode      int32                  `protobuf:"varint,9,opt,name=exit_code,json=exitCode,proto3" json:"exit_code,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Event) Reset() {
+	*x = Event{}
+	mi := &file_vimana_v1_vimana_proto_msgTypes[24]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Event) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Event) ProtoMessage() {}
+
+func (x *Event) ProtoReflect() protoreflect.Message {
+	mi := &file_vimana_v1_vimana_proto_msgTypes[24]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Event.ProtoReflect.Descriptor instead.
+func (*Event) Descriptor() ([]byte, []int) {
+	return file_vimana_v1_vimana_proto_rawDescGZIP(), []int{24}
+}
+
+func (x *Event) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *Event) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *Event) GetOwner() string {
+	if x != nil {
+		return x.Owner
+	}
+	return ""
+}
+
+func (x *Event) GetType() string {
+	if x != nil {
+		return x.Type
+	}
+	return ""
+}
+
+func (x *Event) GetPhase() string {
+	if x != nil {
+		return x.Phase
+	}
+	return ""
+}
+
+func (x *Event) GetTime() string {
+	if x != nil {
+		return x.Time
+	}
+	return ""
+}
+
+func (x *Event) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+func (x *Event) GetHasExit() bool {
+	if x != nil {
+		return x.HasExit
+	}
+	return false
+}
+
+func (x *Event) GetExitCode() int32 {
+	if x != nil {
+		return x.ExitCode
+	}
+	return 0
+}
+
+type WatchEventsRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"` // only this spacecore; empty = all the caller may see
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WatchEventsRequest) Reset() {
+	*x = WatchEventsRequest{}
+	mi := &file_vimana_v1_vimana_proto_msgTypes[25]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WatchEventsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WatchEventsRequest) ProtoMessage() {}
+
+func (x *WatchEventsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_vimana_v1_vimana_proto_msgTypes[25]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WatchEventsRequest.ProtoReflect.Descriptor instead.
+func (*WatchEventsRequest) Descriptor() ([]byte, []int) {
+	return file_vimana_v1_vimana_proto_rawDescGZIP(), []int{25}
+}
+
+func (x *WatchEventsRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
 type HardwareRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	unknownFields protoimpl.UnknownFields
@@ -1161,7 +1582,7 @@ type HardwareRequest struct {
 
 func (x *HardwareRequest) Reset() {
 	*x = HardwareRequest{}
-	mi := &file_vimana_v1_vimana_proto_msgTypes[20]
+	mi := &file_vimana_v1_vimana_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1173,7 +1594,7 @@ func (x *HardwareRequest) String() string {
 func (*HardwareRequest) ProtoMessage() {}
 
 func (x *HardwareRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_vimana_v1_vimana_proto_msgTypes[20]
+	mi := &file_vimana_v1_vimana_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1186,7 +1607,7 @@ func (x *HardwareRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HardwareRequest.ProtoReflect.Descriptor instead.
 func (*HardwareRequest) Descriptor() ([]byte, []int) {
-	return file_vimana_v1_vimana_proto_rawDescGZIP(), []int{20}
+	return file_vimana_v1_vimana_proto_rawDescGZIP(), []int{26}
 }
 
 type HardwareResponse struct {
@@ -1198,7 +1619,7 @@ type HardwareResponse struct {
 
 func (x *HardwareResponse) Reset() {
 	*x = HardwareResponse{}
-	mi := &file_vimana_v1_vimana_proto_msgTypes[21]
+	mi := &file_vimana_v1_vimana_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1210,7 +1631,7 @@ func (x *HardwareResponse) String() string {
 func (*HardwareResponse) ProtoMessage() {}
 
 func (x *HardwareResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_vimana_v1_vimana_proto_msgTypes[21]
+	mi := &file_vimana_v1_vimana_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1223,7 +1644,7 @@ func (x *HardwareResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HardwareResponse.ProtoReflect.Descriptor instead.
 func (*HardwareResponse) Descriptor() ([]byte, []int) {
-	return file_vimana_v1_vimana_proto_rawDescGZIP(), []int{21}
+	return file_vimana_v1_vimana_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *HardwareResponse) GetReportJson() string {
@@ -1241,7 +1662,7 @@ type VersionRequest struct {
 
 func (x *VersionRequest) Reset() {
 	*x = VersionRequest{}
-	mi := &file_vimana_v1_vimana_proto_msgTypes[22]
+	mi := &file_vimana_v1_vimana_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1253,7 +1674,7 @@ func (x *VersionRequest) String() string {
 func (*VersionRequest) ProtoMessage() {}
 
 func (x *VersionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_vimana_v1_vimana_proto_msgTypes[22]
+	mi := &file_vimana_v1_vimana_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1266,7 +1687,7 @@ func (x *VersionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VersionRequest.ProtoReflect.Descriptor instead.
 func (*VersionRequest) Descriptor() ([]byte, []int) {
-	return file_vimana_v1_vimana_proto_rawDescGZIP(), []int{22}
+	return file_vimana_v1_vimana_proto_rawDescGZIP(), []int{28}
 }
 
 type VersionResponse struct {
@@ -1280,7 +1701,7 @@ type VersionResponse struct {
 
 func (x *VersionResponse) Reset() {
 	*x = VersionResponse{}
-	mi := &file_vimana_v1_vimana_proto_msgTypes[23]
+	mi := &file_vimana_v1_vimana_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1292,7 +1713,7 @@ func (x *VersionResponse) String() string {
 func (*VersionResponse) ProtoMessage() {}
 
 func (x *VersionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_vimana_v1_vimana_proto_msgTypes[23]
+	mi := &file_vimana_v1_vimana_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1305,7 +1726,7 @@ func (x *VersionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VersionResponse.ProtoReflect.Descriptor instead.
 func (*VersionResponse) Descriptor() ([]byte, []int) {
-	return file_vimana_v1_vimana_proto_rawDescGZIP(), []int{23}
+	return file_vimana_v1_vimana_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *VersionResponse) GetVersion() string {
@@ -1415,7 +1836,38 @@ const file_vimana_v1_vimana_proto_rawDesc = "" +
 	"\fExecResponse\x12\x1b\n" +
 	"\texit_code\x18\x01 \x01(\x05R\bexitCode\x12\x16\n" +
 	"\x06stdout\x18\x02 \x01(\fR\x06stdout\x12\x16\n" +
-	"\x06stderr\x18\x03 \x01(\fR\x06stderr\"\x11\n" +
+	"\x06stderr\x18\x03 \x01(\fR\x06stderr\"\xa3\x01\n" +
+	"\x11ExecStreamRequest\x12*\n" +
+	"\x05start\x18\x01 \x01(\v2\x14.vimana.v1.ExecStartR\x05start\x12\x14\n" +
+	"\x05stdin\x18\x02 \x01(\fR\x05stdin\x12\x1b\n" +
+	"\tstdin_eof\x18\x03 \x01(\bR\bstdinEof\x12/\n" +
+	"\x06resize\x18\x04 \x01(\v2\x17.vimana.v1.TerminalSizeR\x06resize\"\x80\x01\n" +
+	"\tExecStart\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
+	"\x04args\x18\x02 \x03(\tR\x04args\x12\x10\n" +
+	"\x03env\x18\x03 \x03(\tR\x03env\x12\x10\n" +
+	"\x03tty\x18\x04 \x01(\bR\x03tty\x12+\n" +
+	"\x04size\x18\x05 \x01(\v2\x17.vimana.v1.TerminalSizeR\x04size\"6\n" +
+	"\fTerminalSize\x12\x12\n" +
+	"\x04rows\x18\x01 \x01(\rR\x04rows\x12\x12\n" +
+	"\x04cols\x18\x02 \x01(\rR\x04cols\"y\n" +
+	"\x12ExecStreamResponse\x12\x16\n" +
+	"\x06stdout\x18\x01 \x01(\fR\x06stdout\x12\x16\n" +
+	"\x06stderr\x18\x02 \x01(\fR\x06stderr\x12\x16\n" +
+	"\x06exited\x18\x03 \x01(\bR\x06exited\x12\x1b\n" +
+	"\texit_code\x18\x04 \x01(\x05R\bexitCode\"\xcf\x01\n" +
+	"\x05Event\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
+	"\x04name\x18\x02 \x01(\tR\x04name\x12\x14\n" +
+	"\x05owner\x18\x03 \x01(\tR\x05owner\x12\x12\n" +
+	"\x04type\x18\x04 \x01(\tR\x04type\x12\x14\n" +
+	"\x05phase\x18\x05 \x01(\tR\x05phase\x12\x12\n" +
+	"\x04time\x18\x06 \x01(\tR\x04time\x12\x16\n" +
+	"\x06reason\x18\a \x01(\tR\x06reason\x12\x19\n" +
+	"\bhas_exit\x18\b \x01(\bR\ahasExit\x12\x1b\n" +
+	"\texit_code\x18\t \x01(\x05R\bexitCode\"$\n" +
+	"\x12WatchEventsRequest\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\"\x11\n" +
 	"\x0fHardwareRequest\"3\n" +
 	"\x10HardwareResponse\x12\x1f\n" +
 	"\vreport_json\x18\x01 \x01(\tR\n" +
@@ -1424,7 +1876,7 @@ const file_vimana_v1_vimana_proto_rawDesc = "" +
 	"\x0fVersionResponse\x12\x18\n" +
 	"\aversion\x18\x01 \x01(\tR\aversion\x12\x16\n" +
 	"\x06commit\x18\x02 \x01(\tR\x06commit\x12&\n" +
-	"\x0fnode_public_key\x18\x03 \x01(\tR\rnodePublicKey2\x9b\x04\n" +
+	"\x0fnode_public_key\x18\x03 \x01(\tR\rnodePublicKey2\xac\x05\n" +
 	"\x10SpacecoreService\x124\n" +
 	"\x03Run\x12\x15.vimana.v1.RunRequest\x1a\x16.vimana.v1.RunResponse\x127\n" +
 	"\x04List\x12\x16.vimana.v1.ListRequest\x1a\x17.vimana.v1.ListResponse\x124\n" +
@@ -1434,7 +1886,10 @@ const file_vimana_v1_vimana_proto_rawDesc = "" +
 	"\x05Start\x12\x17.vimana.v1.StartRequest\x1a\x18.vimana.v1.StartResponse\x12=\n" +
 	"\x06Remove\x12\x18.vimana.v1.RemoveRequest\x1a\x19.vimana.v1.RemoveResponse\x12:\n" +
 	"\x05Stats\x12\x17.vimana.v1.StatsRequest\x1a\x18.vimana.v1.StatsResponse\x127\n" +
-	"\x04Exec\x12\x16.vimana.v1.ExecRequest\x1a\x17.vimana.v1.ExecResponse2\x94\x01\n" +
+	"\x04Exec\x12\x16.vimana.v1.ExecRequest\x1a\x17.vimana.v1.ExecResponse\x12M\n" +
+	"\n" +
+	"ExecStream\x12\x1c.vimana.v1.ExecStreamRequest\x1a\x1d.vimana.v1.ExecStreamResponse(\x010\x01\x12@\n" +
+	"\vWatchEvents\x12\x1d.vimana.v1.WatchEventsRequest\x1a\x10.vimana.v1.Event0\x012\x94\x01\n" +
 	"\vNodeService\x12C\n" +
 	"\bHardware\x12\x1a.vimana.v1.HardwareRequest\x1a\x1b.vimana.v1.HardwareResponse\x12@\n" +
 	"\aVersion\x12\x19.vimana.v1.VersionRequest\x1a\x1a.vimana.v1.VersionResponseB7Z5github.com/vistara-labs/vimana/api/vimana/v1;vimanav1b\x06proto3"
@@ -1451,65 +1906,78 @@ func file_vimana_v1_vimana_proto_rawDescGZIP() []byte {
 	return file_vimana_v1_vimana_proto_rawDescData
 }
 
-var file_vimana_v1_vimana_proto_msgTypes = make([]protoimpl.MessageInfo, 24)
+var file_vimana_v1_vimana_proto_msgTypes = make([]protoimpl.MessageInfo, 30)
 var file_vimana_v1_vimana_proto_goTypes = []any{
-	(*Port)(nil),             // 0: vimana.v1.Port
-	(*Spacecore)(nil),        // 1: vimana.v1.Spacecore
-	(*RunRequest)(nil),       // 2: vimana.v1.RunRequest
-	(*RunResponse)(nil),      // 3: vimana.v1.RunResponse
-	(*ListRequest)(nil),      // 4: vimana.v1.ListRequest
-	(*ListResponse)(nil),     // 5: vimana.v1.ListResponse
-	(*GetRequest)(nil),       // 6: vimana.v1.GetRequest
-	(*GetResponse)(nil),      // 7: vimana.v1.GetResponse
-	(*LogsRequest)(nil),      // 8: vimana.v1.LogsRequest
-	(*LogsResponse)(nil),     // 9: vimana.v1.LogsResponse
-	(*StopRequest)(nil),      // 10: vimana.v1.StopRequest
-	(*StopResponse)(nil),     // 11: vimana.v1.StopResponse
-	(*StartRequest)(nil),     // 12: vimana.v1.StartRequest
-	(*StartResponse)(nil),    // 13: vimana.v1.StartResponse
-	(*RemoveRequest)(nil),    // 14: vimana.v1.RemoveRequest
-	(*RemoveResponse)(nil),   // 15: vimana.v1.RemoveResponse
-	(*StatsRequest)(nil),     // 16: vimana.v1.StatsRequest
-	(*StatsResponse)(nil),    // 17: vimana.v1.StatsResponse
-	(*ExecRequest)(nil),      // 18: vimana.v1.ExecRequest
-	(*ExecResponse)(nil),     // 19: vimana.v1.ExecResponse
-	(*HardwareRequest)(nil),  // 20: vimana.v1.HardwareRequest
-	(*HardwareResponse)(nil), // 21: vimana.v1.HardwareResponse
-	(*VersionRequest)(nil),   // 22: vimana.v1.VersionRequest
-	(*VersionResponse)(nil),  // 23: vimana.v1.VersionResponse
+	(*Port)(nil),               // 0: vimana.v1.Port
+	(*Spacecore)(nil),          // 1: vimana.v1.Spacecore
+	(*RunRequest)(nil),         // 2: vimana.v1.RunRequest
+	(*RunResponse)(nil),        // 3: vimana.v1.RunResponse
+	(*ListRequest)(nil),        // 4: vimana.v1.ListRequest
+	(*ListResponse)(nil),       // 5: vimana.v1.ListResponse
+	(*GetRequest)(nil),         // 6: vimana.v1.GetRequest
+	(*GetResponse)(nil),        // 7: vimana.v1.GetResponse
+	(*LogsRequest)(nil),        // 8: vimana.v1.LogsRequest
+	(*LogsResponse)(nil),       // 9: vimana.v1.LogsResponse
+	(*StopRequest)(nil),        // 10: vimana.v1.StopRequest
+	(*StopResponse)(nil),       // 11: vimana.v1.StopResponse
+	(*StartRequest)(nil),       // 12: vimana.v1.StartRequest
+	(*StartResponse)(nil),      // 13: vimana.v1.StartResponse
+	(*RemoveRequest)(nil),      // 14: vimana.v1.RemoveRequest
+	(*RemoveResponse)(nil),     // 15: vimana.v1.RemoveResponse
+	(*StatsRequest)(nil),       // 16: vimana.v1.StatsRequest
+	(*StatsResponse)(nil),      // 17: vimana.v1.StatsResponse
+	(*ExecRequest)(nil),        // 18: vimana.v1.ExecRequest
+	(*ExecResponse)(nil),       // 19: vimana.v1.ExecResponse
+	(*ExecStreamRequest)(nil),  // 20: vimana.v1.ExecStreamRequest
+	(*ExecStart)(nil),          // 21: vimana.v1.ExecStart
+	(*TerminalSize)(nil),       // 22: vimana.v1.TerminalSize
+	(*ExecStreamResponse)(nil), // 23: vimana.v1.ExecStreamResponse
+	(*Event)(nil),              // 24: vimana.v1.Event
+	(*WatchEventsRequest)(nil), // 25: vimana.v1.WatchEventsRequest
+	(*HardwareRequest)(nil),    // 26: vimana.v1.HardwareRequest
+	(*HardwareResponse)(nil),   // 27: vimana.v1.HardwareResponse
+	(*VersionRequest)(nil),     // 28: vimana.v1.VersionRequest
+	(*VersionResponse)(nil),    // 29: vimana.v1.VersionResponse
 }
 var file_vimana_v1_vimana_proto_depIdxs = []int32{
 	0,  // 0: vimana.v1.Spacecore.ports:type_name -> vimana.v1.Port
 	1,  // 1: vimana.v1.RunResponse.spacecore:type_name -> vimana.v1.Spacecore
 	1,  // 2: vimana.v1.ListResponse.spacecores:type_name -> vimana.v1.Spacecore
 	1,  // 3: vimana.v1.GetResponse.spacecore:type_name -> vimana.v1.Spacecore
-	2,  // 4: vimana.v1.SpacecoreService.Run:input_type -> vimana.v1.RunRequest
-	4,  // 5: vimana.v1.SpacecoreService.List:input_type -> vimana.v1.ListRequest
-	6,  // 6: vimana.v1.SpacecoreService.Get:input_type -> vimana.v1.GetRequest
-	8,  // 7: vimana.v1.SpacecoreService.Logs:input_type -> vimana.v1.LogsRequest
-	10, // 8: vimana.v1.SpacecoreService.Stop:input_type -> vimana.v1.StopRequest
-	12, // 9: vimana.v1.SpacecoreService.Start:input_type -> vimana.v1.StartRequest
-	14, // 10: vimana.v1.SpacecoreService.Remove:input_type -> vimana.v1.RemoveRequest
-	16, // 11: vimana.v1.SpacecoreService.Stats:input_type -> vimana.v1.StatsRequest
-	18, // 12: vimana.v1.SpacecoreService.Exec:input_type -> vimana.v1.ExecRequest
-	20, // 13: vimana.v1.NodeService.Hardware:input_type -> vimana.v1.HardwareRequest
-	22, // 14: vimana.v1.NodeService.Version:input_type -> vimana.v1.VersionRequest
-	3,  // 15: vimana.v1.SpacecoreService.Run:output_type -> vimana.v1.RunResponse
-	5,  // 16: vimana.v1.SpacecoreService.List:output_type -> vimana.v1.ListResponse
-	7,  // 17: vimana.v1.SpacecoreService.Get:output_type -> vimana.v1.GetResponse
-	9,  // 18: vimana.v1.SpacecoreService.Logs:output_type -> vimana.v1.LogsResponse
-	11, // 19: vimana.v1.SpacecoreService.Stop:output_type -> vimana.v1.StopResponse
-	13, // 20: vimana.v1.SpacecoreService.Start:output_type -> vimana.v1.StartResponse
-	15, // 21: vimana.v1.SpacecoreService.Remove:output_type -> vimana.v1.RemoveResponse
-	17, // 22: vimana.v1.SpacecoreService.Stats:output_type -> vimana.v1.StatsResponse
-	19, // 23: vimana.v1.SpacecoreService.Exec:output_type -> vimana.v1.ExecResponse
-	21, // 24: vimana.v1.NodeService.Hardware:output_type -> vimana.v1.HardwareResponse
-	23, // 25: vimana.v1.NodeService.Version:output_type -> vimana.v1.VersionResponse
-	15, // [15:26] is the sub-list for method output_type
-	4,  // [4:15] is the sub-list for method input_type
-	4,  // [4:4] is the sub-list for extension type_name
-	4,  // [4:4] is the sub-list for extension extendee
-	0,  // [0:4] is the sub-list for field type_name
+	21, // 4: vimana.v1.ExecStreamRequest.start:type_name -> vimana.v1.ExecStart
+	22, // 5: vimana.v1.ExecStreamRequest.resize:type_name -> vimana.v1.TerminalSize
+	22, // 6: vimana.v1.ExecStart.size:type_name -> vimana.v1.TerminalSize
+	2,  // 7: vimana.v1.SpacecoreService.Run:input_type -> vimana.v1.RunRequest
+	4,  // 8: vimana.v1.SpacecoreService.List:input_type -> vimana.v1.ListRequest
+	6,  // 9: vimana.v1.SpacecoreService.Get:input_type -> vimana.v1.GetRequest
+	8,  // 10: vimana.v1.SpacecoreService.Logs:input_type -> vimana.v1.LogsRequest
+	10, // 11: vimana.v1.SpacecoreService.Stop:input_type -> vimana.v1.StopRequest
+	12, // 12: vimana.v1.SpacecoreService.Start:input_type -> vimana.v1.StartRequest
+	14, // 13: vimana.v1.SpacecoreService.Remove:input_type -> vimana.v1.RemoveRequest
+	16, // 14: vimana.v1.SpacecoreService.Stats:input_type -> vimana.v1.StatsRequest
+	18, // 15: vimana.v1.SpacecoreService.Exec:input_type -> vimana.v1.ExecRequest
+	20, // 16: vimana.v1.SpacecoreService.ExecStream:input_type -> vimana.v1.ExecStreamRequest
+	25, // 17: vimana.v1.SpacecoreService.WatchEvents:input_type -> vimana.v1.WatchEventsRequest
+	26, // 18: vimana.v1.NodeService.Hardware:input_type -> vimana.v1.HardwareRequest
+	28, // 19: vimana.v1.NodeService.Version:input_type -> vimana.v1.VersionRequest
+	3,  // 20: vimana.v1.SpacecoreService.Run:output_type -> vimana.v1.RunResponse
+	5,  // 21: vimana.v1.SpacecoreService.List:output_type -> vimana.v1.ListResponse
+	7,  // 22: vimana.v1.SpacecoreService.Get:output_type -> vimana.v1.GetResponse
+	9,  // 23: vimana.v1.SpacecoreService.Logs:output_type -> vimana.v1.LogsResponse
+	11, // 24: vimana.v1.SpacecoreService.Stop:output_type -> vimana.v1.StopResponse
+	13, // 25: vimana.v1.SpacecoreService.Start:output_type -> vimana.v1.StartResponse
+	15, // 26: vimana.v1.SpacecoreService.Remove:output_type -> vimana.v1.RemoveResponse
+	17, // 27: vimana.v1.SpacecoreService.Stats:output_type -> vimana.v1.StatsResponse
+	19, // 28: vimana.v1.SpacecoreService.Exec:output_type -> vimana.v1.ExecResponse
+	23, // 29: vimana.v1.SpacecoreService.ExecStream:output_type -> vimana.v1.ExecStreamResponse
+	24, // 30: vimana.v1.SpacecoreService.WatchEvents:output_type -> vimana.v1.Event
+	27, // 31: vimana.v1.NodeService.Hardware:output_type -> vimana.v1.HardwareResponse
+	29, // 32: vimana.v1.NodeService.Version:output_type -> vimana.v1.VersionResponse
+	20, // [20:33] is the sub-list for method output_type
+	7,  // [7:20] is the sub-list for method input_type
+	7,  // [7:7] is the sub-list for extension type_name
+	7,  // [7:7] is the sub-list for extension extendee
+	0,  // [0:7] is the sub-list for field type_name
 }
 
 func init() { file_vimana_v1_vimana_proto_init() }
@@ -1523,7 +1991,7 @@ func file_vimana_v1_vimana_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_vimana_v1_vimana_proto_rawDesc), len(file_vimana_v1_vimana_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   24,
+			NumMessages:   30,
 			NumExtensions: 0,
 			NumServices:   2,
 		},

@@ -1,9 +1,12 @@
 package fake
 
 import (
+	"bufio"
 	"context"
 	"fmt"
 	"io"
+	"strconv"
+	"strings"
 
 	"github.com/vistara-labs/vimana/internal/hypercore"
 )
@@ -28,6 +31,9 @@ func (p *Provider) Exec(ctx context.Context, id string, req hypercore.ExecReques
 	if stdout == nil {
 		stdout = io.Discard
 	}
+	if len(req.Args) > 1 && req.Args[1] == "tty" {
+		return ttySession(ctx, req, stdout), nil
+	}
 	if len(req.Args) > 1 && req.Args[1] == "cat" && req.Stdin != nil {
 		if _, err := io.Copy(stdout, req.Stdin); err != nil {
 			return 1, nil
@@ -42,4 +48,55 @@ func (p *Provider) Exec(ctx context.Context, id string, req hypercore.ExecReques
 	code, _ := m.interpret(req.Args[1:], never, ctx.Done(),
 		func(s string) { io.WriteString(stdout, s) }, func(s string) { io.WriteString(stderr, s) })
 	return code, nil
+}
+
+// ttySession mimics `tw tty`: "tty=BOOL size=RxC", "resized=RxC" for every
+// size change (TTY only), "got: LINE" per input line, exit N on "exit N",
+// 0 at end of input.
+func ttySession(ctx context.Context, req hypercore.ExecRequest, stdout io.Writer) int {
+	size := "none"
+	if req.TTY {
+		sz := req.Size
+		if sz.Rows == 0 || sz.Cols == 0 {
+			sz = hypercore.WindowSize{Rows: 24, Cols: 80}
+		}
+		size = fmt.Sprintf("%dx%d", sz.Rows, sz.Cols)
+	}
+	fmt.Fprintf(stdout, "tty=%v size=%s\n", req.TTY, size)
+	lines := make(chan string)
+	go func() {
+		defer close(lines)
+		if req.Stdin == nil {
+			return
+		}
+		sc := bufio.NewScanner(req.Stdin)
+		for sc.Scan() {
+			select {
+			case lines <- strings.TrimRight(sc.Text(), "\r"):
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	var resize <-chan hypercore.WindowSize
+	if req.TTY {
+		resize = req.Resize
+	}
+	for {
+		select {
+		case sz := <-resize:
+			fmt.Fprintf(stdout, "resized=%dx%d\n", sz.Rows, sz.Cols)
+		case l, ok := <-lines:
+			if !ok {
+				return 0
+			}
+			if n, found := strings.CutPrefix(l, "exit "); found {
+				code, _ := strconv.Atoi(n)
+				return code
+			}
+			fmt.Fprintf(stdout, "got: %s\n", l)
+		case <-ctx.Done():
+			return 137
+		}
+	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"os"
 
 	"github.com/opencontainers/runc/libcontainer"
 	"github.com/vistara-labs/vimana/internal/hypercore"
@@ -58,12 +59,31 @@ func (p *Provider) Exec(ctx context.Context, id string, req hypercore.ExecReques
 	proc := &libcontainer.Process{Args: req.Args, Env: env, Cwd: cwd, UID: uid, GID: gid}
 	var tty *ttyExec
 	if req.TTY {
-		if tty, err = newTTYExec(proc); err != nil {
+		if tty, err = newTTYExec(proc, req.Size); err != nil {
 			return 0, fmt.Errorf("exec in %s: %w", id, err)
 		}
 		defer tty.close()
 	} else {
 		proc.Stdin, proc.Stdout, proc.Stderr = req.Stdin, stdout, stderr
+		if req.Stdin != nil {
+			if _, isFile := req.Stdin.(*os.File); !isFile {
+				// exec.Cmd would wait for its stdin copier, which blocks in
+				// Read until the caller's stream ends: a process that exited
+				// would not be reaped while an interactive client keeps its
+				// stdin open. Hand the process a pipe and copy ourselves.
+				r, w, err := os.Pipe()
+				if err != nil {
+					return 0, fmt.Errorf("exec in %s: %w", id, err)
+				}
+				defer r.Close()
+				defer w.Close()
+				go func() {
+					_, _ = io.Copy(w, req.Stdin)
+					w.Close()
+				}()
+				proc.Stdin = r
+			}
+		}
 	}
 	if err := c.Run(proc); err != nil {
 		return 0, fmt.Errorf("exec in %s: %w", id, err)
@@ -76,6 +96,9 @@ func (p *Provider) Exec(ctx context.Context, id string, req hypercore.ExecReques
 		}
 	}
 	done := make(chan struct{})
+	if tty != nil && req.Resize != nil {
+		go tty.resize(req.Resize, done)
+	}
 	go func() {
 		select {
 		case <-ctx.Done():

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/opencontainers/runc/libcontainer"
+	"github.com/vistara-labs/vimana/internal/hypercore"
 	"golang.org/x/sys/unix"
 )
 
@@ -19,7 +20,7 @@ type ttyExec struct {
 	out           chan struct{} // closed when the output copy ends
 }
 
-func newTTYExec(proc *libcontainer.Process) (*ttyExec, error) {
+func newTTYExec(proc *libcontainer.Process, size hypercore.WindowSize) (*ttyExec, error) {
 	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
 		return nil, err
@@ -27,6 +28,9 @@ func newTTYExec(proc *libcontainer.Process) (*ttyExec, error) {
 	parent, child := os.NewFile(uintptr(fds[0]), "console-parent"), os.NewFile(uintptr(fds[1]), "console-child")
 	proc.ConsoleSocket = child
 	proc.ConsoleWidth, proc.ConsoleHeight = 80, 24
+	if size.Rows > 0 && size.Cols > 0 {
+		proc.ConsoleWidth, proc.ConsoleHeight = size.Cols, size.Rows
+	}
 	return &ttyExec{parent: parent, child: child}, nil
 }
 
@@ -48,6 +52,21 @@ func (t *ttyExec) attach(stdin io.Reader, stdout io.Writer) error {
 		go func() { _, _ = io.Copy(master, stdin) }()
 	}
 	return nil
+}
+
+// resize applies terminal size changes until done is closed; the kernel
+// sends SIGWINCH to the terminal's foreground process group.
+func (t *ttyExec) resize(sizes <-chan hypercore.WindowSize, done <-chan struct{}) {
+	for {
+		select {
+		case sz := <-sizes:
+			if sz.Rows > 0 && sz.Cols > 0 {
+				_ = unix.IoctlSetWinsize(int(t.master.Fd()), unix.TIOCSWINSZ, &unix.Winsize{Row: sz.Rows, Col: sz.Cols})
+			}
+		case <-done:
+			return
+		}
+	}
 }
 
 // drain waits for the output the process left in the terminal, but not

@@ -57,6 +57,12 @@ const (
 	SpacecoreServiceStatsProcedure = "/vimana.v1.SpacecoreService/Stats"
 	// SpacecoreServiceExecProcedure is the fully-qualified name of the SpacecoreService's Exec RPC.
 	SpacecoreServiceExecProcedure = "/vimana.v1.SpacecoreService/Exec"
+	// SpacecoreServiceExecStreamProcedure is the fully-qualified name of the SpacecoreService's
+	// ExecStream RPC.
+	SpacecoreServiceExecStreamProcedure = "/vimana.v1.SpacecoreService/ExecStream"
+	// SpacecoreServiceWatchEventsProcedure is the fully-qualified name of the SpacecoreService's
+	// WatchEvents RPC.
+	SpacecoreServiceWatchEventsProcedure = "/vimana.v1.SpacecoreService/WatchEvents"
 	// NodeServiceHardwareProcedure is the fully-qualified name of the NodeService's Hardware RPC.
 	NodeServiceHardwareProcedure = "/vimana.v1.NodeService/Hardware"
 	// NodeServiceVersionProcedure is the fully-qualified name of the NodeService's Version RPC.
@@ -74,6 +80,13 @@ type SpacecoreServiceClient interface {
 	Remove(context.Context, *connect.Request[v1.RemoveRequest]) (*connect.Response[v1.RemoveResponse], error)
 	Stats(context.Context, *connect.Request[v1.StatsRequest]) (*connect.Response[v1.StatsResponse], error)
 	Exec(context.Context, *connect.Request[v1.ExecRequest]) (*connect.Response[v1.ExecResponse], error)
+	// Interactive exec: stdin, output, terminal resizes and the exit code
+	// over one bidirectional stream.
+	ExecStream(context.Context) *connect.BidiStreamForClient[v1.ExecStreamRequest, v1.ExecStreamResponse]
+	// Lifecycle events from now on, until the caller hangs up: first one
+	// 'watching' message (the subscription is live), then the caller's own
+	// spacecores' events (every spacecore's for the local admin).
+	WatchEvents(context.Context, *connect.Request[v1.WatchEventsRequest]) (*connect.ServerStreamForClient[v1.Event], error)
 }
 
 // NewSpacecoreServiceClient constructs a client for the vimana.v1.SpacecoreService service. By
@@ -141,20 +154,34 @@ func NewSpacecoreServiceClient(httpClient connect.HTTPClient, baseURL string, op
 			connect.WithSchema(spacecoreServiceMethods.ByName("Exec")),
 			connect.WithClientOptions(opts...),
 		),
+		execStream: connect.NewClient[v1.ExecStreamRequest, v1.ExecStreamResponse](
+			httpClient,
+			baseURL+SpacecoreServiceExecStreamProcedure,
+			connect.WithSchema(spacecoreServiceMethods.ByName("ExecStream")),
+			connect.WithClientOptions(opts...),
+		),
+		watchEvents: connect.NewClient[v1.WatchEventsRequest, v1.Event](
+			httpClient,
+			baseURL+SpacecoreServiceWatchEventsProcedure,
+			connect.WithSchema(spacecoreServiceMethods.ByName("WatchEvents")),
+			connect.WithClientOptions(opts...),
+		),
 	}
 }
 
 // spacecoreServiceClient implements SpacecoreServiceClient.
 type spacecoreServiceClient struct {
-	run    *connect.Client[v1.RunRequest, v1.RunResponse]
-	list   *connect.Client[v1.ListRequest, v1.ListResponse]
-	get    *connect.Client[v1.GetRequest, v1.GetResponse]
-	logs   *connect.Client[v1.LogsRequest, v1.LogsResponse]
-	stop   *connect.Client[v1.StopRequest, v1.StopResponse]
-	start  *connect.Client[v1.StartRequest, v1.StartResponse]
-	remove *connect.Client[v1.RemoveRequest, v1.RemoveResponse]
-	stats  *connect.Client[v1.StatsRequest, v1.StatsResponse]
-	exec   *connect.Client[v1.ExecRequest, v1.ExecResponse]
+	run         *connect.Client[v1.RunRequest, v1.RunResponse]
+	list        *connect.Client[v1.ListRequest, v1.ListResponse]
+	get         *connect.Client[v1.GetRequest, v1.GetResponse]
+	logs        *connect.Client[v1.LogsRequest, v1.LogsResponse]
+	stop        *connect.Client[v1.StopRequest, v1.StopResponse]
+	start       *connect.Client[v1.StartRequest, v1.StartResponse]
+	remove      *connect.Client[v1.RemoveRequest, v1.RemoveResponse]
+	stats       *connect.Client[v1.StatsRequest, v1.StatsResponse]
+	exec        *connect.Client[v1.ExecRequest, v1.ExecResponse]
+	execStream  *connect.Client[v1.ExecStreamRequest, v1.ExecStreamResponse]
+	watchEvents *connect.Client[v1.WatchEventsRequest, v1.Event]
 }
 
 // Run calls vimana.v1.SpacecoreService.Run.
@@ -202,6 +229,16 @@ func (c *spacecoreServiceClient) Exec(ctx context.Context, req *connect.Request[
 	return c.exec.CallUnary(ctx, req)
 }
 
+// ExecStream calls vimana.v1.SpacecoreService.ExecStream.
+func (c *spacecoreServiceClient) ExecStream(ctx context.Context) *connect.BidiStreamForClient[v1.ExecStreamRequest, v1.ExecStreamResponse] {
+	return c.execStream.CallBidiStream(ctx)
+}
+
+// WatchEvents calls vimana.v1.SpacecoreService.WatchEvents.
+func (c *spacecoreServiceClient) WatchEvents(ctx context.Context, req *connect.Request[v1.WatchEventsRequest]) (*connect.ServerStreamForClient[v1.Event], error) {
+	return c.watchEvents.CallServerStream(ctx, req)
+}
+
 // SpacecoreServiceHandler is an implementation of the vimana.v1.SpacecoreService service.
 type SpacecoreServiceHandler interface {
 	Run(context.Context, *connect.Request[v1.RunRequest]) (*connect.Response[v1.RunResponse], error)
@@ -213,6 +250,13 @@ type SpacecoreServiceHandler interface {
 	Remove(context.Context, *connect.Request[v1.RemoveRequest]) (*connect.Response[v1.RemoveResponse], error)
 	Stats(context.Context, *connect.Request[v1.StatsRequest]) (*connect.Response[v1.StatsResponse], error)
 	Exec(context.Context, *connect.Request[v1.ExecRequest]) (*connect.Response[v1.ExecResponse], error)
+	// Interactive exec: stdin, output, terminal resizes and the exit code
+	// over one bidirectional stream.
+	ExecStream(context.Context, *connect.BidiStream[v1.ExecStreamRequest, v1.ExecStreamResponse]) error
+	// Lifecycle events from now on, until the caller hangs up: first one
+	// 'watching' message (the subscription is live), then the caller's own
+	// spacecores' events (every spacecore's for the local admin).
+	WatchEvents(context.Context, *connect.Request[v1.WatchEventsRequest], *connect.ServerStream[v1.Event]) error
 }
 
 // NewSpacecoreServiceHandler builds an HTTP handler from the service implementation. It returns the
@@ -276,6 +320,18 @@ func NewSpacecoreServiceHandler(svc SpacecoreServiceHandler, opts ...connect.Han
 		connect.WithSchema(spacecoreServiceMethods.ByName("Exec")),
 		connect.WithHandlerOptions(opts...),
 	)
+	spacecoreServiceExecStreamHandler := connect.NewBidiStreamHandler(
+		SpacecoreServiceExecStreamProcedure,
+		svc.ExecStream,
+		connect.WithSchema(spacecoreServiceMethods.ByName("ExecStream")),
+		connect.WithHandlerOptions(opts...),
+	)
+	spacecoreServiceWatchEventsHandler := connect.NewServerStreamHandler(
+		SpacecoreServiceWatchEventsProcedure,
+		svc.WatchEvents,
+		connect.WithSchema(spacecoreServiceMethods.ByName("WatchEvents")),
+		connect.WithHandlerOptions(opts...),
+	)
 	return "/vimana.v1.SpacecoreService/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case SpacecoreServiceRunProcedure:
@@ -296,6 +352,10 @@ func NewSpacecoreServiceHandler(svc SpacecoreServiceHandler, opts ...connect.Han
 			spacecoreServiceStatsHandler.ServeHTTP(w, r)
 		case SpacecoreServiceExecProcedure:
 			spacecoreServiceExecHandler.ServeHTTP(w, r)
+		case SpacecoreServiceExecStreamProcedure:
+			spacecoreServiceExecStreamHandler.ServeHTTP(w, r)
+		case SpacecoreServiceWatchEventsProcedure:
+			spacecoreServiceWatchEventsHandler.ServeHTTP(w, r)
 		default:
 			http.NotFound(w, r)
 		}
@@ -339,6 +399,14 @@ func (UnimplementedSpacecoreServiceHandler) Stats(context.Context, *connect.Requ
 
 func (UnimplementedSpacecoreServiceHandler) Exec(context.Context, *connect.Request[v1.ExecRequest]) (*connect.Response[v1.ExecResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("vimana.v1.SpacecoreService.Exec is not implemented"))
+}
+
+func (UnimplementedSpacecoreServiceHandler) ExecStream(context.Context, *connect.BidiStream[v1.ExecStreamRequest, v1.ExecStreamResponse]) error {
+	return connect.NewError(connect.CodeUnimplemented, errors.New("vimana.v1.SpacecoreService.ExecStream is not implemented"))
+}
+
+func (UnimplementedSpacecoreServiceHandler) WatchEvents(context.Context, *connect.Request[v1.WatchEventsRequest], *connect.ServerStream[v1.Event]) error {
+	return connect.NewError(connect.CodeUnimplemented, errors.New("vimana.v1.SpacecoreService.WatchEvents is not implemented"))
 }
 
 // NodeServiceClient is a client for the vimana.v1.NodeService service.

@@ -5,6 +5,7 @@
 package main
 
 import (
+	"bufio"
 	"fmt"
 	"net"
 	"net/http"
@@ -16,11 +17,12 @@ import (
 	"strings"
 	"syscall"
 	"time"
+	"unsafe"
 )
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: tw exit|echo|sleep|ignore-term|http|dial|forkbomb|memhog|env|write|cat ...")
+		fmt.Fprintln(os.Stderr, "usage: tw exit|echo|sleep|ignore-term|http|dial|forkbomb|memhog|env|write|cat|pwd|id|tty ...")
 		os.Exit(2)
 	}
 	args := os.Args[2:]
@@ -83,6 +85,8 @@ func main() {
 		fmt.Println(wd)
 	case "id":
 		fmt.Printf("uid=%d gid=%d\n", os.Getuid(), os.Getgid())
+	case "tty":
+		ttyLoop()
 	default:
 		fmt.Fprintln(os.Stderr, "tw: unknown command", os.Args[1])
 		os.Exit(2)
@@ -155,5 +159,43 @@ func fail(err error) {
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "tw:", err)
 		os.Exit(1)
+	}
+}
+
+// ttyLoop is an interactive session: it reports whether stdin is a
+// terminal and its size, "resized=RxC" on every SIGWINCH, answers each
+// input line with "got: LINE", and exits N on "exit N" (0 on EOF).
+func ttyLoop() {
+	size := func() string {
+		var ws [4]uint16 // struct winsize: rows, cols, xpixel, ypixel
+		if _, _, e := syscall.Syscall(syscall.SYS_IOCTL, 0, syscall.TIOCGWINSZ, uintptr(unsafe.Pointer(&ws))); e != 0 {
+			return "none"
+		}
+		return fmt.Sprintf("%dx%d", ws[0], ws[1])
+	}
+	fmt.Printf("tty=%v size=%s\n", size() != "none", size())
+	winch := make(chan os.Signal, 1)
+	signal.Notify(winch, syscall.SIGWINCH)
+	lines := make(chan string)
+	go func() {
+		sc := bufio.NewScanner(os.Stdin)
+		for sc.Scan() {
+			lines <- strings.TrimRight(sc.Text(), "\r")
+		}
+		close(lines)
+	}()
+	for {
+		select {
+		case <-winch:
+			fmt.Printf("resized=%s\n", size())
+		case l, ok := <-lines:
+			if !ok {
+				os.Exit(0)
+			}
+			if n, found := strings.CutPrefix(l, "exit "); found {
+				os.Exit(atoi(n))
+			}
+			fmt.Printf("got: %s\n", l)
+		}
 	}
 }
