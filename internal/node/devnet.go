@@ -331,21 +331,33 @@ func (d *Devnet) Down() {
 	for _, nd := range d.Nodes {
 		pids = append(pids, nd.Pid)
 	}
-	if d.Registry != nil {
-		pids = append(pids, d.Registry.Pid)
+	stopAll(pids, 15*time.Second)
+	if d.Registry != nil { // after the nodes, which may still be pulling
+		stopAll([]int{d.Registry.Pid}, 5*time.Second)
 	}
+}
+
+// stopAll sends SIGTERM to the live pids, SIGKILL to those still alive
+// after grace, and returns once they are gone (or 5 s after the SIGKILL).
+func stopAll(pids []int, grace time.Duration) {
 	for _, pid := range pids {
 		if alive(pid) {
 			_ = syscall.Kill(pid, syscall.SIGTERM)
 		}
 	}
-	deadline := time.Now().Add(15 * time.Second)
-	for _, pid := range pids {
-		for alive(pid) && time.Now().Before(deadline) {
-			time.Sleep(50 * time.Millisecond)
+	wait := func(d time.Duration) {
+		deadline := time.Now().Add(d)
+		for _, pid := range pids {
+			for alive(pid) && time.Now().Before(deadline) {
+				time.Sleep(50 * time.Millisecond)
+			}
 		}
+	}
+	wait(grace)
+	for _, pid := range pids {
 		if alive(pid) {
 			_ = syscall.Kill(pid, syscall.SIGKILL)
 		}
 	}
+	wait(5 * time.Second)
 }
