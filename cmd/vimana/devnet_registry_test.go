@@ -80,6 +80,11 @@ ports = [{ port = 8080 }]
 	if body := get(t, run.URL, ""); !strings.Contains(strings.ToLower(body), "hello") {
 		t.Errorf("GET %s = %q", run.URL, body)
 	}
+	// Removed here rather than left to `devnet down`, so a slow machine
+	// cannot leave its sandbox behind in the test's temp dir.
+	if out, err := exec.Command(bin, "--home", dir, "spacecore", "rm", run.ID).CombinedOutput(); err != nil {
+		t.Fatalf("spacecore rm: %v\n%s", err, out)
+	}
 
 	if out, err := exec.Command(bin, "devnet", "down", "--home", dir).CombinedOutput(); err != nil {
 		t.Fatalf("devnet down: %v\n%s", err, out)

@@ -344,35 +344,44 @@ func (d *Devnet) Down() {
 	defer cancel()
 	// Stop the daemons first, so no provider agent restarts a lease while
 	// its machine is being removed.
-	if r := d.Registry; r != nil && r.Pid > 0 && syscall.Kill(r.Pid, 0) == nil {
-		_ = syscall.Kill(r.Pid, syscall.SIGTERM)
-	}
 	var pids []int
 	for _, nd := range d.Nodes {
 		pids = append(pids, nd.Pid)
 	}
-	if d.Registry != nil {
-		pids = append(pids, d.Registry.Pid)
-	}
-	for _, pid := range pids {
-		if alive(pid) {
-			_ = syscall.Kill(pid, syscall.SIGTERM)
-		}
-	}
-	deadline := time.Now().Add(15 * time.Second)
-	for _, pid := range pids {
-		for alive(pid) && time.Now().Before(deadline) {
-			time.Sleep(50 * time.Millisecond)
-		}
-		if alive(pid) {
-			_ = syscall.Kill(pid, syscall.SIGKILL)
-		}
+	stopAll(pids, 15*time.Second)
+	if d.Registry != nil { // after the nodes, which may still be pulling
+		stopAll([]int{d.Registry.Pid}, 5*time.Second)
 	}
 	// Then remove every machine of every node, including nodes that were
 	// killed earlier and left their machines running.
 	for _, nd := range d.Nodes {
 		_ = PurgeMachines(ctx, nd.Home)
 	}
+}
+
+// stopAll sends SIGTERM to the live pids, SIGKILL to those still alive
+// after grace, and returns once they are gone (or 5 s after the SIGKILL).
+func stopAll(pids []int, grace time.Duration) {
+	for _, pid := range pids {
+		if alive(pid) {
+			_ = syscall.Kill(pid, syscall.SIGTERM)
+		}
+	}
+	wait := func(d time.Duration) {
+		deadline := time.Now().Add(d)
+		for _, pid := range pids {
+			for alive(pid) && time.Now().Before(deadline) {
+				time.Sleep(50 * time.Millisecond)
+			}
+		}
+	}
+	wait(grace)
+	for _, pid := range pids {
+		if alive(pid) {
+			_ = syscall.Kill(pid, syscall.SIGKILL)
+		}
+	}
+	wait(5 * time.Second)
 }
 
 // PurgeMachines deletes every machine the node in home created, through
