@@ -33,6 +33,8 @@ type App struct {
 	// consecutive txs. Reset at Commit; CometBFT then rechecks the
 	// remaining mempool txs in order, which rebuilds it.
 	check map[wallet.Address]pending
+
+	restore *restore // state sync in progress (statesync.go)
 }
 
 type pending struct {
@@ -48,7 +50,11 @@ func New(store Store) (*App, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &App{store: store, state: newView(kv), height: height, appHash: appHash, check: map[wallet.Address]pending{}}, nil
+	v, err := loadView(kv, height, appHash)
+	if err != nil {
+		return nil, err
+	}
+	return &App{store: store, state: v, height: height, appHash: appHash, check: map[wallet.Address]pending{}}, nil
 }
 
 // NewInMemory returns an app with an in-memory store, for tests.

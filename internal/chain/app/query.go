@@ -41,18 +41,23 @@ type Params struct {
 }
 
 // Query implements abci.Application. It answers from committed state only.
-// Proofs are not implemented yet (docs/chain.md).
+// With Prove, QueryKey and QueryAccount answers carry ProofOps (the
+// account's are over its raw state value at AccountKey; see proof.go).
 func (a *App) Query(_ context.Context, req *abci.QueryRequest) (*abci.QueryResponse, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	var v any
+	var proveKey []byte // the state key an answer's proof is about
 	switch req.Path {
+	case QueryKey:
+		return a.queryKey(req), nil
 	case QueryAccount:
 		addr, err := wallet.ParseAddress(string(req.Data))
 		if err != nil {
 			return &abci.QueryResponse{Code: CodeDecode, Codespace: Codespace, Log: err.Error(), Height: a.height}, nil
 		}
 		v = decodeAccount(a.committed(accountKey(addr)))
+		proveKey = []byte(accountKey(addr))
 	case QueryParams:
 		v = Params{
 			ChainID: string(a.committed(keyChainID)), MinFee: decodeUint(a.committed(keyMinFee)),
@@ -101,5 +106,9 @@ func (a *App) Query(_ context.Context, req *abci.QueryRequest) (*abci.QueryRespo
 	if err != nil {
 		return nil, err
 	}
-	return &abci.QueryResponse{Code: CodeOK, Value: out, Height: a.height}, nil
+	res := &abci.QueryResponse{Code: CodeOK, Value: out, Height: a.height}
+	if req.Prove && proveKey != nil {
+		res.Key, res.ProofOps = proveKey, a.proofOps(proveKey)
+	}
+	return res, nil
 }
