@@ -62,5 +62,8 @@ func subcommands() []func() *cobra.Command {
 		newLeaseCmd,
 		newRegistryCmd,
 		newProviderCmd,
+		newStakeCmd,
+		newUnstakeCmd,
+		newValidatorsCmd,
 	}
 }

@@ -53,10 +53,17 @@ func addressOf(s string) (wallet.Address, error) {
 }
 
 func newWalletBalanceCmd() *cobra.Command {
-	return &cobra.Command{
+	var prove bool
+	var witnesses []string
+	cmd := &cobra.Command{
 		Use:   "balance NAME|ADDRESS",
-		Short: "Show an account's committed balance and nonce",
-		Args:  cobra.ExactArgs(1),
+		Short: "Show an account's committed balance and nonce (--prove: verified by a light client)",
+		Long: `balance reads the account from the chain. With --prove the node must send a
+Merkle proof, which is checked against the app hash in the next block's header,
+itself verified by CometBFT's light client from the header at height 1 (trusted
+on first use) with --witness nodes cross-checking the primary (default: the
+devnet's other nodes). A forged answer fails instead of printing.`,
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			addr, err := addressOf(args[0])
 			if err != nil {
@@ -66,17 +73,50 @@ func newWalletBalanceCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			acc, err := c.Account(cmd.Context(), addr)
+			if !prove {
+				acc, err := c.Account(cmd.Context(), addr)
+				if err != nil {
+					return err
+				}
+				if jsonOutput() {
+					return printJSON(cmd.OutOrStdout(), map[string]any{"address": addr.String(), "balance_uvis": acc.Balance, "nonce": acc.Nonce})
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "%s %s (%d uvis), nonce %d\n", addr, vis(acc.Balance), acc.Balance, acc.Nonce)
+				return nil
+			}
+			if len(witnesses) == 0 {
+				if d, err := node.LoadDevnet(g.home); err == nil {
+					for _, n := range d.Nodes {
+						if n.RPC != c.RPC {
+							witnesses = append(witnesses, n.RPC)
+						}
+					}
+				}
+			}
+			p, err := c.Params(cmd.Context())
 			if err != nil {
 				return err
 			}
-			if jsonOutput() {
-				return printJSON(cmd.OutOrStdout(), map[string]any{"address": addr.String(), "balance_uvis": acc.Balance, "nonce": acc.Nonce})
+			v, err := chain.NewVerifier(cmd.Context(), c, p.ChainID, witnesses, 1, nil)
+			if err != nil {
+				return err
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "%s %s (%d uvis), nonce %d\n", addr, vis(acc.Balance), acc.Balance, acc.Nonce)
+			acc, pr, err := v.Account(cmd.Context(), addr)
+			if err != nil {
+				return fmt.Errorf("verification failed: %w", err)
+			}
+			if jsonOutput() {
+				return printJSON(cmd.OutOrStdout(), map[string]any{"address": addr.String(), "balance_uvis": acc.Balance, "nonce": acc.Nonce,
+					"verified": true, "height": pr.Height, "header": pr.Header, "app_hash": pr.AppHash})
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "%s %s (%d uvis), nonce %d — verified=true at height %d (app hash %s… in light-client-verified header %d)\n",
+				addr, vis(acc.Balance), acc.Balance, acc.Nonce, pr.Height, pr.AppHash[:16], pr.Header)
 			return nil
 		},
 	}
+	cmd.Flags().BoolVar(&prove, "prove", false, "verify the answer with a Merkle proof and a light client")
+	cmd.Flags().StringArrayVar(&witnesses, "witness", nil, "witness node RPC URL for the light client (repeatable; default: the devnet's other nodes)")
+	return cmd
 }
 
 func vis(uvis uint64) string { return fmt.Sprintf("%d.%06d VIS", uvis/1_000_000, uvis%1_000_000) }

@@ -221,3 +221,31 @@ func (s *Signer) SubmitAndWait(ctx context.Context, typ string, msg app.Msg, tim
 	}
 	return sub, res, nil
 }
+
+// Validator is an entry of CometBFT's validator set.
+type Validator struct {
+	Address string `json:"address"`
+	PubKey  string `json:"-"` // raw ed25519 key bytes
+	Power   int64  `json:"power"`
+}
+
+// Validators returns CometBFT's current validator set.
+func (c *Client) Validators(ctx context.Context) ([]Validator, error) {
+	var r struct {
+		Validators []struct {
+			Address string `json:"address"`
+			PubKey  struct {
+				Value []byte `json:"value"`
+			} `json:"pub_key"`
+			Power int64 `json:"voting_power,string"`
+		} `json:"validators"`
+	}
+	if err := c.get(ctx, "validators", url.Values{"per_page": {"100"}}, &r); err != nil {
+		return nil, err
+	}
+	out := make([]Validator, 0, len(r.Validators))
+	for _, v := range r.Validators {
+		out = append(out, Validator{Address: v.Address, PubKey: string(v.PubKey.Value), Power: v.Power})
+	}
+	return out, nil
+}

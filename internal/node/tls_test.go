@@ -34,7 +34,9 @@ func TestConfigACME(t *testing.T) {
 		{"with cert", func(c *Config) {
 			c.Gateway.ACME, c.Gateway.BaseDomain, c.Gateway.TLSCert, c.Gateway.TLSKey = true, "apps.example.com", "c.pem", "k.pem"
 		}, "exclude each other"},
-		{"no cache", func(c *Config) { c.Gateway.ACME, c.Gateway.BaseDomain, c.Gateway.ACMECacheDir = true, "apps.example.com", "" }, "acme_cache_dir"},
+		{"no cache", func(c *Config) {
+			c.Gateway.ACME, c.Gateway.BaseDomain, c.Gateway.ACMECacheDir = true, "apps.example.com", ""
+		}, "acme_cache_dir"},
 	}
 	for _, tc := range cases {
 		c := DefaultConfig()

@@ -78,13 +78,13 @@ func MasterKey(secret []byte, purpose string) ([]byte, error) {
 
 // Segment is one segment's metadata; only the wrapped key needs the owner.
 type Segment struct {
-	Index      int      `json:"index"`
-	Size       int      `json:"size"`        // plaintext bytes
-	CipherSize int      `json:"cipher_size"` // bytes before coding
-	ShardSize  int      `json:"shard_size"`
-	WrappedKey []byte   `json:"wrapped_key"` // nonce ‖ XChaCha20-Poly1305(master, segment key)
-	Pieces     []Piece  `json:"pieces"`      // k+m, in shard order
-	Inline     []byte   `json:"inline,omitempty"` // small objects: the ciphertext itself
+	Index      int     `json:"index"`
+	Size       int     `json:"size"`        // plaintext bytes
+	CipherSize int     `json:"cipher_size"` // bytes before coding
+	ShardSize  int     `json:"shard_size"`
+	WrappedKey []byte  `json:"wrapped_key"`      // nonce ‖ XChaCha20-Poly1305(master, segment key)
+	Pieces     []Piece `json:"pieces"`           // k+m, in shard order
+	Inline     []byte  `json:"inline,omitempty"` // small objects: the ciphertext itself
 }
 
 // Piece is one coded shard of a segment.

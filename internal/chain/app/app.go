@@ -34,6 +34,10 @@ type App struct {
 	// remaining mempool txs in order, which rebuilds it.
 	check map[wallet.Address]pending
 
+	// powerChanged lists validators (consensus keys) whose stake changed
+	// in the block being finalized.
+	powerChanged map[string]bool
+
 	restore *restore // state sync in progress (statesync.go)
 }
 
@@ -54,7 +58,7 @@ func New(store Store) (*App, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &App{store: store, state: v, height: height, appHash: appHash, check: map[wallet.Address]pending{}}, nil
+	return &App{store: store, state: v, height: height, appHash: appHash, check: map[wallet.Address]pending{}, powerChanged: map[string]bool{}}, nil
 }
 
 // NewInMemory returns an app with an in-memory store, for tests.
@@ -90,6 +94,10 @@ func (a *App) InitChain(_ context.Context, req *abci.InitChainRequest) (*abci.In
 	}
 	a.state.discard()
 	if err := g.apply(a.state, req.ChainId); err != nil {
+		a.state.discard()
+		return nil, err
+	}
+	if err := initValidators(a.state, req.Validators); err != nil {
 		a.state.discard()
 		return nil, err
 	}

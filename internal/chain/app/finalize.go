@@ -29,6 +29,7 @@ func (a *App) FinalizeBlock(_ context.Context, req *abci.FinalizeBlockRequest) (
 		fees += fee
 	}
 	endEvents := a.endBlock(req.Height)
+	updates := a.stakingEndBlock(req.Height)
 	if fees > 0 {
 		if len(req.ProposerAddress) == wallet.AddressSize {
 			// A validator's address and an account address are the same
@@ -43,7 +44,7 @@ func (a *App) FinalizeBlock(_ context.Context, req *abci.FinalizeBlockRequest) (
 		}
 	}
 	a.finalHeight, a.finalHash = req.Height, a.state.hash()
-	return &abci.FinalizeBlockResponse{TxResults: results, Events: endEvents, AppHash: a.finalHash}, nil
+	return &abci.FinalizeBlockResponse{TxResults: results, Events: endEvents, ValidatorUpdates: updates, AppHash: a.finalHash}, nil
 }
 
 // deliver executes one tx at height h against staged state and returns

@@ -15,6 +15,10 @@ type Genesis struct {
 	MinFee   uint64           `json:"min_fee"` // uvis per transaction
 	Balances []GenesisBalance `json:"balances"`
 	Market   *market.Params   `json:"market,omitempty"` // default market.DefaultParams()
+	// UnbondingBlocks is how long unstaked tokens stay locked (default 20);
+	// MaxValidators caps the validator set (0 = no cap).
+	UnbondingBlocks uint64 `json:"unbonding_blocks,omitempty"`
+	MaxValidators   uint64 `json:"max_validators,omitempty"`
 }
 
 // GenesisBalance funds one account at genesis.
@@ -60,6 +64,12 @@ func (g *Genesis) apply(v *view, chainID string) error {
 	v.set(keyChainID, []byte(chainID))
 	v.set(keyMinFee, encodeUint(g.MinFee))
 	v.set(keySupply, encodeUint(supply))
+	ub := g.UnbondingBlocks
+	if ub == 0 {
+		ub = DefaultUnbondingBlocks
+	}
+	v.set(keyUnbonding, encodeUint(ub))
+	v.set(keyMaxVals, encodeUint(g.MaxValidators))
 	mp := market.DefaultParams()
 	if g.Market != nil {
 		mp = *g.Market

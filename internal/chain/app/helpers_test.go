@@ -86,6 +86,7 @@ func checkSupply(t testing.TB, a *App) {
 	}
 	sum += decodeUint(a.state.base[keyFeePool])
 	sum += market.Reader{KV: committedKV{a}}.Held()
+	sum += decodeUint(a.state.base[keyStakeHeld])
 	if supply := decodeUint(a.state.base[keySupply]); sum != supply {
 		t.Fatalf("balances sum to %d, supply is %d", sum, supply)
 	}

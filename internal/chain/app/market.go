@@ -75,6 +75,12 @@ func (a *App) execMsg(tx *Tx, txHash []byte, h int64) (uint32, string, []abci.Ev
 			{Key: "amount", Value: uitoa(m.Amount)},
 			{Key: "fee", Value: uitoa(tx.Body.Fee)},
 		}}}
+	case *Stake, *Unstake:
+		code, log, evs := a.execStaking(c, from, tx.msg, h) // marks power changes only on success
+		if code == CodeOK {
+			c.write()
+		}
+		return code, log, evs
 	case market.Msg:
 		mc := &market.Ctx{Height: h, Sender: from, SenderKey: tx.Body.From, TxHash: txHash, KV: c, Bank: c}
 		if err := market.Exec(mc, m); err != nil {

@@ -23,6 +23,9 @@ const ProofOpType = state.ProofOpType
 // QueryKey.
 func AccountKey(addr []byte) []byte { return append([]byte(prefixAccount), addr...) }
 
+// EncodeAccount is an account's stored value.
+func EncodeAccount(acc Account) []byte { return encodeAccount(acc) }
+
 // DecodeAccount decodes an account's stored value; an absent account
 // (nil) is the zero Account.
 func DecodeAccount(b []byte) Account { return decodeAccount(b) }

@@ -3,6 +3,8 @@ package app
 import (
 	"context"
 	"encoding/json"
+	"sort"
+	"strings"
 
 	abci "github.com/cometbft/cometbft/abci/types"
 
@@ -23,6 +25,7 @@ const (
 	QueryOpen         = "/market/open"      // value: []market.Order, open ones
 	QueryOwned        = "/market/owned"     // data: bech32 owner; value: []market.Order
 	QueryLeases       = "/market/leases"    // data: bech32 provider; value: []market.Order it serves
+	QueryValidators   = "/validators"       // value: []ValidatorInfo, by key
 )
 
 // committedKV reads committed state for market queries.
@@ -64,6 +67,13 @@ func (a *App) Query(_ context.Context, req *abci.QueryRequest) (*abci.QueryRespo
 			Supply: decodeUint(a.committed(keySupply)), FeePool: decodeUint(a.committed(keyFeePool)),
 			Held: market.Reader{KV: committedKV{a}}.Held(),
 		}
+	case QueryValidators:
+		var vals []ValidatorInfo
+		for _, k := range sortedPrefix(a.state.base, prefixValStake) {
+			st := decodeUint(a.state.base[k])
+			vals = append(vals, ValidatorInfo{PubKey: []byte(k[len(prefixValStake):]), Stake: st, Power: int64(st / PowerUnit)})
+		}
+		v = vals
 	case QueryMarketParams:
 		v = market.Reader{KV: committedKV{a}}.Params()
 	case QueryProvider, QueryOwned, QueryLeases:
@@ -111,4 +121,15 @@ func (a *App) Query(_ context.Context, req *abci.QueryRequest) (*abci.QueryRespo
 		res.Key, res.ProofOps = proveKey, a.proofOps(proveKey)
 	}
 	return res, nil
+}
+
+func sortedPrefix(m map[string][]byte, prefix string) []string {
+	var out []string
+	for k := range m {
+		if strings.HasPrefix(k, prefix) {
+			out = append(out, k)
+		}
+	}
+	sort.Strings(out)
+	return out
 }

@@ -118,8 +118,13 @@ func (tx *Tx) Encode() []byte {
 
 // newMsg returns an empty message of type t, or nil.
 func newMsg(t string) Msg {
-	if t == TxTypeTransfer {
+	switch t {
+	case TxTypeTransfer:
 		return &Transfer{}
+	case TxTypeStake:
+		return &Stake{}
+	case TxTypeUnstake:
+		return &Unstake{}
 	}
 	if m := market.New(t); m != nil {
 		return m
