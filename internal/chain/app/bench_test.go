@@ -69,6 +69,7 @@ func BenchmarkSnapshot100k(b *testing.B) {
 		if err := store.Commit(nil, int64(i+2), v.hash()); err != nil {
 			b.Fatal(err)
 		}
+		store.WaitSnapshots()
 		if err := s.Err(); err != nil {
 			b.Fatal(err)
 		}

@@ -37,8 +37,9 @@ type Snapshots struct {
 	Keep      int   // newest snapshots kept; 0 means 2
 	ChunkSize int   // 0 means DefaultSnapshotChunkSize
 
-	mu  sync.Mutex
-	err error // last failure taking a snapshot
+	mu     sync.Mutex
+	err    error // last failure taking a snapshot
+	taking bool  // a snapshot is being written
 }
 
 type manifest struct {
@@ -66,17 +67,32 @@ func (s *Snapshots) dirOf(height uint64) string {
 	return filepath.Join(s.Dir, fmt.Sprintf("%020d", height))
 }
 
-// take writes the snapshot of the state that each walks (in key order) as
-// of height, then prunes old snapshots.
-func (s *Snapshots) take(height int64, appHash []byte, each func(func(k, v []byte) error) error) {
+// start claims the right to write a snapshot; false while another one is
+// still being written (that interval is skipped).
+func (s *Snapshots) start() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.err = s.write(uint64(height), appHash, each)
-	if s.err == nil {
-		s.err = s.prune()
+	if s.taking {
+		return false
 	}
+	s.taking = true
+	return true
 }
 
+// done ends a snapshot started with start: it records err and prunes old
+// snapshots.
+func (s *Snapshots) done(err error) {
+	if err == nil {
+		err = s.prune()
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.err, s.taking = err, false
+}
+
+// write writes the snapshot of the state that each walks (in key order)
+// as of height. Only one runs at a time (start); readers of the directory
+// see only complete snapshots (rename).
 func (s *Snapshots) write(height uint64, appHash []byte, each func(func(k, v []byte) error) error) error {
 	size := s.ChunkSize
 	if size <= 0 {
@@ -196,8 +212,6 @@ func (s *Snapshots) manifest(height uint64) (*manifest, error) {
 
 // List returns the snapshots on disk, newest first.
 func (s *Snapshots) List() ([]*abci.Snapshot, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	hs, err := s.heights()
 	if err != nil {
 		return nil, err
@@ -218,8 +232,6 @@ func (s *Snapshots) chunk(height uint64, format, index uint32) []byte {
 	if format != SnapshotFormat {
 		return nil
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	b, err := os.ReadFile(filepath.Join(s.dirOf(height), chunkName(index)))
 	if err != nil {
 		return nil

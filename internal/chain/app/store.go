@@ -7,6 +7,7 @@ import (
 	"maps"
 	"slices"
 	"sort"
+	"sync"
 
 	bolt "go.etcd.io/bbolt"
 )
@@ -61,15 +62,15 @@ func (m *MemStore) Commit(changes map[string][]byte, height int64, appHash []byt
 		}
 	}
 	m.height, m.appHash = height, appHash
-	if m.snaps.due(height) {
-		m.snaps.take(height, appHash, func(fn func(k, v []byte) error) error {
+	if m.snaps.due(height) && m.snaps.start() {
+		m.snaps.done(m.snaps.write(uint64(height), appHash, func(fn func(k, v []byte) error) error {
 			for _, k := range slices.Sorted(maps.Keys(m.kv)) {
 				if err := fn([]byte(k), m.kv[k]); err != nil {
 					return err
 				}
 			}
 			return nil
-		})
+		}))
 	}
 	return nil
 }
@@ -101,8 +102,9 @@ var (
 // key/value pairs, bucket "meta" the height and app hash, all written in
 // one transaction per block, so a crash leaves either block on disk.
 type BoltStore struct {
-	db    *bolt.DB
-	snaps *Snapshots
+	db      *bolt.DB
+	snaps   *Snapshots
+	writing sync.WaitGroup // snapshots being written
 }
 
 // OpenBoltStore opens (creating if needed) the store at path.
@@ -177,17 +179,30 @@ func (s *BoltStore) Commit(changes map[string][]byte, height int64, appHash []by
 	if err != nil {
 		return fmt.Errorf("committing app state at height %d: %w", height, err)
 	}
-	if s.snaps.due(height) {
-		// A read transaction sees exactly the state just committed.
-		s.db.View(func(tx *bolt.Tx) error {
-			s.snaps.take(height, appHash, func(fn func(k, v []byte) error) error {
-				return tx.Bucket(bucketState).ForEach(fn)
-			})
+	if s.snaps.due(height) && s.snaps.start() {
+		// A read transaction sees exactly the state just committed, however
+		// many blocks commit while the snapshot is written, so the chain
+		// does not wait for it. (A commit that must grow the file waits
+		// for open read transactions: bbolt remaps it.)
+		tx, err := s.db.Begin(false)
+		if err != nil {
+			s.snaps.done(fmt.Errorf("snapshot at height %d: %w", height, err))
 			return nil
-		})
+		}
+		s.writing.Add(1)
+		go func() {
+			defer s.writing.Done()
+			defer tx.Rollback()
+			s.snaps.done(s.snaps.write(uint64(height), appHash, func(fn func(k, v []byte) error) error {
+				return tx.Bucket(bucketState).ForEach(fn)
+			}))
+		}()
 	}
 	return nil
 }
+
+// WaitSnapshots returns once no snapshot is being written.
+func (s *BoltStore) WaitSnapshots() { s.writing.Wait() }
 
 func putMeta(tx *bolt.Tx, height int64, appHash []byte) error {
 	meta := tx.Bucket(bucketMeta)
@@ -225,4 +240,8 @@ func (s *BoltStore) SetSnapshots(sn *Snapshots) { s.snaps = sn }
 func (s *BoltStore) Snapshots() *Snapshots { return s.snaps }
 
 // Close implements Store.
-func (s *BoltStore) Close() error { return s.db.Close() }
+// Close waits for a snapshot being written, then closes the file.
+func (s *BoltStore) Close() error {
+	s.writing.Wait()
+	return s.db.Close()
+}
