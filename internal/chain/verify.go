@@ -102,13 +102,20 @@ func (v *Verifier) Key(ctx context.Context, key []byte) (value []byte, exists bo
 	if err != nil {
 		return nil, false, Proven{}, err
 	}
-	// The app never stores empty values, so an empty answer claims absence.
+	// The RPC shows an absent key and an empty value alike: an empty
+	// answer must come with a proof of absence or of an empty value.
 	exists = len(res.Value) > 0
-	if err := app.VerifyKey(res.ProofOps, lb.AppHash, key, res.Value, exists); err != nil {
+	err = app.VerifyKey(res.ProofOps, lb.AppHash, key, res.Value, exists)
+	if err != nil && !exists && app.VerifyKey(res.ProofOps, lb.AppHash, key, []byte{}, true) == nil {
+		exists, err = true, nil
+	}
+	if err != nil {
 		return nil, false, Proven{}, fmt.Errorf("%w: %v", ErrUnverified, err)
 	}
 	if !exists {
 		res.Value = nil
+	} else if res.Value == nil {
+		res.Value = []byte{}
 	}
 	return res.Value, exists, Proven{Height: res.Height, Header: lb.Height, AppHash: hex.EncodeToString(lb.AppHash)}, nil
 }
@@ -148,6 +155,9 @@ func (v *Verifier) header(ctx context.Context, h int64) (lightBlock, error) {
 			break
 		}
 		if time.Now().After(deadline) || ctx.Err() != nil {
+			if err == nil {
+				err = fmt.Errorf("the node is at height %d", st.SyncInfo.LatestBlockHeight)
+			}
 			return lightBlock{}, fmt.Errorf("light client: waiting for height %d: %v: %w", h, err, app.ErrState)
 		}
 		select {

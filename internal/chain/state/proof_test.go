@@ -137,3 +137,15 @@ func FuzzDecodeProof(f *testing.F) {
 		}
 	})
 }
+
+// An empty value is present, not absent: the two proofs differ.
+func TestEmptyValue(t *testing.T) {
+	tr := Tree{}.Update([]Change{{Key: []byte("e"), Value: []byte{}}, {Key: []byte("f"), Value: []byte("1")}})
+	p := tr.Prove([]byte("e"))
+	if tr.Len() != 2 || p.Verify(tr.Root(), []byte("e"), nil, true) != nil {
+		t.Fatal("empty value not provably present")
+	}
+	if p.Verify(tr.Root(), []byte("e"), nil, false) == nil {
+		t.Fatal("present empty value verified as absent")
+	}
+}
