@@ -101,6 +101,7 @@ type op struct {
 	path      Hash
 	valueHash Hash
 	del       bool
+	seq       int // index in the caller's changes
 	keep      *node
 }
 
@@ -113,13 +114,19 @@ func (t Tree) Update(changes []Change) Tree {
 	}
 	ops := make([]op, len(changes))
 	for i, c := range changes {
-		ops[i] = op{path: KeyPath(c.Key), del: c.Value == nil}
+		ops[i] = op{path: KeyPath(c.Key), del: c.Value == nil, seq: i}
 		if c.Value != nil {
 			ops[i].valueHash = sha256.Sum256(c.Value)
 		}
 	}
-	// Stable sort by path, then keep the last change of each key.
-	slices.SortStableFunc(ops, func(a, b op) int { return bytes.Compare(a.path[:], b.path[:]) })
+	// Sort by path, then by position in changes (a total order, so the
+	// unstable sort is deterministic), and keep the last change of each key.
+	slices.SortFunc(ops, func(a, b op) int {
+		if c := bytes.Compare(a.path[:], b.path[:]); c != 0 {
+			return c
+		}
+		return a.seq - b.seq
+	})
 	out := ops[:0]
 	for i := range ops {
 		if i+1 < len(ops) && ops[i+1].path == ops[i].path {
