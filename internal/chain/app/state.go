@@ -86,8 +86,11 @@ func (v *view) get(k string) []byte {
 	return v.base[k]
 }
 
+// set stages val for k (nil deletes). It keeps a copy: the tree hashes the
+// value now, so a caller reusing its buffer must not change state behind
+// the tree's back. Values returned by get must not be modified either.
 func (v *view) set(k string, val []byte) {
-	v.staged[k] = val
+	v.staged[k] = bytes.Clone(val)
 	v.next = nil
 }
 
