@@ -169,6 +169,24 @@ func TestVerifiedQuery(t *testing.T) {
 		}
 	}
 
+	// A root of trust given explicitly (block 1's hash, as from genesis
+	// tooling or a block explorer) works the same.
+	one := int64(1)
+	rc, err := rpchttp.New(n.RPCAddress())
+	if err != nil {
+		t.Fatal(err)
+	}
+	b1, err := rc.Block(ctx, &one)
+	if err != nil {
+		t.Fatal(err)
+	}
+	vt, err := NewVerifier(ctx, c, chainID, []string{rpc}, 1, b1.BlockID.Hash)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if acc, _, err := vt.Account(ctx, bob.Address()); err != nil || acc.Balance != 12345 {
+		t.Fatalf("with an explicit trusted hash: %+v %v", acc, err)
+	}
 	// A wrong root of trust is refused up front.
 	if _, err := NewVerifier(ctx, c, chainID, []string{rpc}, 1, bytes.Repeat([]byte{7}, 32)); err == nil {
 		t.Error("light client accepted a wrong trusted hash")
