@@ -34,6 +34,26 @@ type Config struct {
 	// PersistentPeers is CometBFT's "id@host:port,..." list.
 	PersistentPeers string
 	Logger          cmtlog.Logger // nil discards CometBFT's logs
+
+	// SnapshotInterval makes the node take a state-sync snapshot after
+	// every height divisible by it (0: none) into <home>/data/snapshots,
+	// keeping the newest SnapshotKeep (0 means 2).
+	SnapshotInterval int64
+	SnapshotKeep     int
+	// StateSync, when set, makes a node without state start from a
+	// peer's snapshot instead of replaying every block (docs/chain.md).
+	StateSync *StateSync
+}
+
+// StateSync says how a fresh node finds and checks a snapshot: CometBFT's
+// light client verifies headers from the trusted one on through
+// RPCServers, and the restored state must hash to the app hash of the
+// snapshot height's verified header.
+type StateSync struct {
+	RPCServers  []string      // CometBFT RPC URLs of nodes to verify headers with; one is used twice
+	TrustHeight int64         // a height whose block hash is known
+	TrustHash   string        // hex block hash at TrustHeight
+	TrustPeriod time.Duration // 0 means 168h
 }
 
 // DefaultBlockInterval gives blocks about every 200 ms on one validator.
@@ -64,6 +84,19 @@ func (c *Config) cometConfig() (*cmtcfg.Config, error) {
 		cfg.Consensus.TimeoutCommit = DefaultBlockInterval
 	}
 	cfg.Consensus.TimeoutPropose = time.Second
+	if ss := c.StateSync; ss != nil {
+		cfg.StateSync.Enable = true
+		cfg.StateSync.RPCServers = ss.RPCServers
+		if len(ss.RPCServers) == 1 {
+			// CometBFT wants a primary and a witness.
+			cfg.StateSync.RPCServers = []string{ss.RPCServers[0], ss.RPCServers[0]}
+		}
+		cfg.StateSync.TrustHeight, cfg.StateSync.TrustHash = ss.TrustHeight, ss.TrustHash
+		if ss.TrustPeriod > 0 {
+			cfg.StateSync.TrustPeriod = ss.TrustPeriod
+		}
+		cfg.StateSync.DiscoveryTime = 5 * time.Second // the minimum; peers are usually configured
+	}
 	if err := cfg.ValidateBasic(); err != nil {
 		return nil, fmt.Errorf("chain config: %v: %w", err, app.ErrInvalid)
 	}
@@ -142,6 +175,9 @@ func Start(ctx context.Context, c Config) (*Node, error) {
 	if err != nil {
 		return nil, err
 	}
+	// Snapshots are served whatever the interval: ones taken earlier stay
+	// useful to peers.
+	store.SetSnapshots(&app.Snapshots{Dir: filepath.Join(cfg.DBDir(), "snapshots"), Interval: c.SnapshotInterval, Keep: c.SnapshotKeep})
 	a, err := app.New(store)
 	if err != nil {
 		store.Close()

@@ -1,6 +1,7 @@
 package node
 
 import (
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"net"
@@ -70,6 +71,21 @@ type ChainConfig struct {
 	P2PListen       string   `toml:"p2p_listen" comment:"CometBFT p2p, e.g. 127.0.0.1:26656"`
 	PersistentPeers string   `toml:"persistent_peers" comment:"id@host:port,..."`
 	BlockInterval   Duration `toml:"block_interval" comment:"target time between blocks"`
+	// Snapshots serve state sync to new nodes (docs/chain.md).
+	SnapshotInterval int64                `toml:"snapshot_interval" comment:"take a state-sync snapshot every N blocks (0: never)"`
+	SnapshotKeep     int                  `toml:"snapshot_keep" comment:"newest snapshots kept; keep × interval must outlast a joining node's discovery and download"`
+	StateSync        ChainStateSyncConfig `toml:"statesync"`
+}
+
+// ChainStateSyncConfig makes a node without chain state start from a
+// peer's snapshot, verified by CometBFT's light client from a trusted
+// block, instead of replaying every block.
+type ChainStateSyncConfig struct {
+	Enabled     bool     `toml:"enabled" comment:"join from a snapshot when this node has no chain state yet"`
+	RPCServers  []string `toml:"rpc_servers" comment:"CometBFT RPC URLs (http://host:port) of nodes to verify headers with"`
+	TrustHeight int64    `toml:"trust_height" comment:"height of a block you trust"`
+	TrustHash   string   `toml:"trust_hash" comment:"hex hash of that block"`
+	TrustPeriod Duration `toml:"trust_period" comment:"how long a verified header stays trusted (under the unbonding period)"`
 }
 
 // NodeConfig names the node.
@@ -163,7 +179,8 @@ func DefaultConfig() Config {
 		Supervisor: SupervisorConfig{StopGrace: Duration{10 * time.Second}, BackoffBase: Duration{time.Second}, BackoffMax: Duration{time.Minute}},
 		Log:        LogConfig{Level: "info", Format: "text"},
 		Chain: ChainConfig{ChainID: "vimana-local", RPCListen: "127.0.0.1:26657", P2PListen: "127.0.0.1:26656",
-			BlockInterval: Duration{200 * time.Millisecond}},
+			BlockInterval: Duration{200 * time.Millisecond}, SnapshotInterval: 500, SnapshotKeep: 2,
+			StateSync: ChainStateSyncConfig{RPCServers: []string{}, TrustPeriod: Duration{168 * time.Hour}}},
 		Provider: ProviderConfig{Region: "local", Stake: "10vis", PriceCPUMilli: 1, PriceMemoryMiB: 1, PriceDiskGiB: 10,
 			HeartbeatEvery: 3, WithdrawEvery: 100},
 		Image: ImageConfig{InsecureRegistries: []string{}},
@@ -245,6 +262,17 @@ func (c Config) Validate() error {
 		}
 		if c.Chain.ChainID == "" || c.Chain.BlockInterval.Duration <= 0 {
 			bad("chain", "chain_id and a positive block_interval are required")
+		}
+		if c.Chain.SnapshotInterval < 0 || c.Chain.SnapshotKeep < 0 {
+			bad("chain", "snapshot_interval and snapshot_keep must not be negative")
+		}
+		if ss := c.Chain.StateSync; ss.Enabled {
+			if h, err := hex.DecodeString(ss.TrustHash); err != nil || len(h) != 32 {
+				bad("chain.statesync", "trust_hash %q: want the 64 hex digits of a block hash", ss.TrustHash)
+			}
+			if len(ss.RPCServers) == 0 || ss.TrustHeight <= 0 || ss.TrustPeriod.Duration <= 0 {
+				bad("chain.statesync", "rpc_servers, a positive trust_height and trust_period are required")
+			}
 		}
 	}
 	if c.Provider.Enabled {

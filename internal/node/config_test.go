@@ -41,13 +41,16 @@ func TestConfigErrors(t *testing.T) {
 		"bad version":  "version = 99\n",
 		"bad section":  "version = 1\n[sandbox]\nsubnet = \"nope\"\n",
 		"bad duration": "version = 1\n[supervisor]\nstop_grace = \"soon\"\n",
+		"bad statesync": "version = 1\n[chain]\nenabled = true\n[chain.statesync]\nenabled = true\n" +
+			"rpc_servers = [\"http://127.0.0.1:26657\"]\ntrust_height = 1\ntrust_hash = \"zz\"\n",
 	}
 	want := map[string]string{
-		"unknown key":  "config.toml:3:1: unknown key gateway.base_domian",
-		"bad type":     "config.toml:3:",
-		"bad version":  "config [version]",
-		"bad section":  "config [sandbox]: subnet",
-		"bad duration": "config.toml:3:",
+		"unknown key":   "config.toml:3:1: unknown key gateway.base_domian",
+		"bad type":      "config.toml:3:",
+		"bad version":   "config [version]",
+		"bad section":   "config [sandbox]: subnet",
+		"bad duration":  "config.toml:3:",
+		"bad statesync": "config [chain.statesync]: trust_hash",
 	}
 	for name, body := range cases {
 		home := t.TempDir()

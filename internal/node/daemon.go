@@ -88,6 +88,8 @@ func Run(ctx context.Context, home string, log *slog.Logger, ready func(Endpoint
 			Home: filepath.Join(home, "chain"), ChainID: cfg.Chain.ChainID,
 			RPCListen: "tcp://" + cfg.Chain.RPCListen, P2PListen: "tcp://" + cfg.Chain.P2PListen,
 			PersistentPeers: cfg.Chain.PersistentPeers, BlockInterval: cfg.Chain.BlockInterval.Duration,
+			SnapshotInterval: cfg.Chain.SnapshotInterval, SnapshotKeep: cfg.Chain.SnapshotKeep,
+			StateSync: chainStateSync(cfg.Chain.StateSync),
 		})
 		if err != nil {
 			return fmt.Errorf("microchain: %w", err)
@@ -330,4 +332,12 @@ func (s *server) close() {
 	if s.ln != nil {
 		s.ln.Close()
 	}
+}
+
+// chainStateSync is the chain's state sync setting, nil when disabled.
+func chainStateSync(c ChainStateSyncConfig) *chain.StateSync {
+	if !c.Enabled {
+		return nil
+	}
+	return &chain.StateSync{RPCServers: c.RPCServers, TrustHeight: c.TrustHeight, TrustHash: c.TrustHash, TrustPeriod: c.TrustPeriod.Duration}
 }

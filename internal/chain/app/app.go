@@ -37,6 +37,8 @@ type App struct {
 	// powerChanged lists validators (consensus keys) whose stake changed
 	// in the block being finalized.
 	powerChanged map[string]bool
+
+	restore *restore // state sync in progress (statesync.go)
 }
 
 type pending struct {
@@ -52,7 +54,11 @@ func New(store Store) (*App, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &App{store: store, state: newView(kv), height: height, appHash: appHash, check: map[wallet.Address]pending{}, powerChanged: map[string]bool{}}, nil
+	v, err := loadView(kv, height, appHash)
+	if err != nil {
+		return nil, err
+	}
+	return &App{store: store, state: v, height: height, appHash: appHash, check: map[wallet.Address]pending{}, powerChanged: map[string]bool{}}, nil
 }
 
 // NewInMemory returns an app with an in-memory store, for tests.

@@ -238,20 +238,6 @@ func TestGenesisRejects(t *testing.T) {
 	}
 }
 
-func TestMerkleRoot(t *testing.T) {
-	l := func(s string) []byte { return leafHash([]byte(s), []byte(s)) }
-	a, b, c := l("a"), l("b"), l("c")
-	if !bytes.Equal(merkleRoot([][]byte{a, b, c}), innerHash(innerHash(a, b), c)) {
-		t.Fatal("3-leaf root shape")
-	}
-	if bytes.Equal(merkleRoot([][]byte{a, b}), merkleRoot([][]byte{b, a})) {
-		t.Fatal("order ignored")
-	}
-	if bytes.Equal(leafHash([]byte("ab"), []byte("c")), leafHash([]byte("a"), []byte("bc"))) {
-		t.Fatal("leaf boundaries ambiguous")
-	}
-}
-
 func TestOutOfOrderCalls(t *testing.T) {
 	f := newFixture(t)
 	a := NewInMemory()

@@ -7,7 +7,6 @@ import (
 	"strings"
 
 	abci "github.com/cometbft/cometbft/abci/types"
-	cmtcrypto "github.com/cometbft/cometbft/api/cometbft/crypto/v1"
 
 	"github.com/vistara-labs/vimana/internal/market"
 	"github.com/vistara-labs/vimana/internal/wallet"
@@ -44,20 +43,24 @@ type Params struct {
 	Held    uint64 `json:"market_held"` // escrow, stakes and unpaid earnings
 }
 
-// Query implements abci.Application. It answers from committed state only;
-// with Prove, an account query carries a proof against the app hash of
-// that height (ProofOpType).
+// Query implements abci.Application. It answers from committed state only.
+// With Prove, QueryKey and QueryAccount answers carry ProofOps (the
+// account's are over its raw state value at AccountKey; see proof.go).
 func (a *App) Query(_ context.Context, req *abci.QueryRequest) (*abci.QueryResponse, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	var v any
+	var proveKey []byte // the state key an answer's proof is about
 	switch req.Path {
+	case QueryKey:
+		return a.queryKey(req), nil
 	case QueryAccount:
 		addr, err := wallet.ParseAddress(string(req.Data))
 		if err != nil {
 			return &abci.QueryResponse{Code: CodeDecode, Codespace: Codespace, Log: err.Error(), Height: a.height}, nil
 		}
 		v = decodeAccount(a.committed(accountKey(addr)))
+		proveKey = []byte(accountKey(addr))
 	case QueryParams:
 		v = Params{
 			ChainID: string(a.committed(keyChainID)), MinFee: decodeUint(a.committed(keyMinFee)),
@@ -114,11 +117,8 @@ func (a *App) Query(_ context.Context, req *abci.QueryRequest) (*abci.QueryRespo
 		return nil, err
 	}
 	res := &abci.QueryResponse{Code: CodeOK, Value: out, Height: a.height}
-	if req.Prove && req.Path == QueryAccount {
-		addr, _ := wallet.ParseAddress(string(req.Data)) // parsed above
-		key := accountKey(addr)
-		res.Key = []byte(key)
-		res.ProofOps = &cmtcrypto.ProofOps{Ops: []cmtcrypto.ProofOp{{Type: ProofOpType, Key: []byte(key), Data: EncodeProof(a.prove(key))}}}
+	if req.Prove && proveKey != nil {
+		res.Key, res.ProofOps = proveKey, a.proofOps(proveKey)
 	}
 	return res, nil
 }

@@ -1,9 +1,13 @@
 package app
 
 import (
+	"bytes"
 	"encoding/binary"
-	"sort"
+	"fmt"
+	"maps"
+	"slices"
 
+	"github.com/vistara-labs/vimana/internal/chain/state"
 	"github.com/vistara-labs/vimana/internal/wallet"
 )
 
@@ -48,13 +52,31 @@ func decodeUint(b []byte) uint64 {
 
 // view is committed state plus a staged overlay of changes. Reads see the
 // overlay first; commit folds it into the base.
+//
+// base holds every committed value (reads never touch disk); tree is the
+// authenticated structure over base whose root is the app hash. hash
+// applies only the staged keys to a copy-on-write successor of tree, so a
+// block costs O(changes × log n) hashes, and the committed tree keeps
+// serving proofs until commit swaps it in.
 type view struct {
 	base   map[string][]byte
 	staged map[string][]byte
+	tree   state.Tree
+	next   *state.Tree // tree with staged applied; nil when stale
 }
 
 func newView(base map[string][]byte) *view {
-	return &view{base: base, staged: map[string][]byte{}}
+	return &view{base: base, staged: map[string][]byte{}, tree: state.Build(base)}
+}
+
+// loadView rebuilds the tree over committed state and checks it against
+// the app hash stored with it, so damaged state stops the node at start.
+func loadView(kv map[string][]byte, height int64, appHash []byte) (*view, error) {
+	v := newView(kv)
+	if height > 0 && !bytes.Equal(v.tree.Root(), appHash) {
+		return nil, fmt.Errorf("state at height %d hashes to %x, stored app hash is %x: %w", height, v.tree.Root(), appHash, ErrState)
+	}
+	return v, nil
 }
 
 func (v *view) get(k string) []byte {
@@ -64,7 +86,13 @@ func (v *view) get(k string) []byte {
 	return v.base[k]
 }
 
-func (v *view) set(k string, val []byte) { v.staged[k] = val }
+// set stages val for k (nil deletes). It keeps a copy: the tree hashes the
+// value now, so a caller reusing its buffer must not change state behind
+// the tree's back. Values returned by get must not be modified either.
+func (v *view) set(k string, val []byte) {
+	v.staged[k] = bytes.Clone(val)
+	v.next = nil
+}
 
 func (v *view) account(a wallet.Address) Account { return decodeAccount(v.get(accountKey(a))) }
 
@@ -72,41 +100,41 @@ func (v *view) setAccount(a wallet.Address, acc Account) { v.set(accountKey(a), 
 
 func (v *view) uint(k string) uint64 { return decodeUint(v.get(k)) }
 
-// hash is the Merkle root over all key/value pairs of base+staged in
-// sorted key order.
-func (v *view) hash() []byte {
-	keys := make([]string, 0, len(v.base)+len(v.staged))
-	for k := range v.base {
-		if _, ok := v.staged[k]; !ok {
-			keys = append(keys, k)
+// hash is the Merkle root over all key/value pairs of base+staged.
+func (v *view) hash() []byte { return v.staging().Root() }
+
+// staging is the tree with the staged changes applied, computed once per
+// set of changes.
+func (v *view) staging() *state.Tree {
+	if v.next == nil {
+		changes := make([]state.Change, 0, len(v.staged))
+		for _, k := range slices.Sorted(maps.Keys(v.staged)) {
+			changes = append(changes, state.Change{Key: []byte(k), Value: v.staged[k]})
 		}
+		t := v.tree.Update(changes)
+		v.next = &t
 	}
-	for k, val := range v.staged {
-		if val != nil {
-			keys = append(keys, k)
-		}
-	}
-	sort.Strings(keys)
-	leaves := make([][]byte, len(keys))
-	for i, k := range keys {
-		leaves[i] = leafHash([]byte(k), v.get(k))
-	}
-	return merkleRoot(leaves)
+	return v.next
 }
 
 // commit folds the overlay into the base and returns what changed.
 func (v *view) commit() map[string][]byte {
+	v.tree = *v.staging()
 	changes := v.staged
-	for k, val := range changes {
-		if val == nil {
+	for _, k := range slices.Sorted(maps.Keys(changes)) {
+		if val := changes[k]; val == nil {
 			delete(v.base, k)
 		} else {
 			v.base[k] = val
 		}
 	}
 	v.staged = map[string][]byte{}
+	v.next = nil
 	return changes
 }
 
 // discard drops the overlay.
-func (v *view) discard() { v.staged = map[string][]byte{} }
+func (v *view) discard() {
+	v.staged = map[string][]byte{}
+	v.next = nil
+}
