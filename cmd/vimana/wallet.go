@@ -56,7 +56,8 @@ devnets, not for real funds). balance and send talk to the chain's CometBFT RPC.
 	return cmd
 }
 
-func saveKey(cmd *cobra.Command, name string, k *wallet.Key) error {
+// storeKey encrypts k into the keystore under name.
+func storeKey(name string, k *wallet.Key) error {
 	ks, err := keystore()
 	if err != nil {
 		return err
@@ -65,7 +66,12 @@ func saveKey(cmd *cobra.Command, name string, k *wallet.Key) error {
 	if err != nil {
 		return err
 	}
-	if err := ks.Save(name, k, pass); err != nil {
+	return ks.Save(name, k, pass)
+}
+
+// saveKey stores k and prints its name and address.
+func saveKey(cmd *cobra.Command, name string, k *wallet.Key) error {
+	if err := storeKey(name, k); err != nil {
 		return err
 	}
 	if jsonOutput() {
@@ -76,29 +82,58 @@ func saveKey(cmd *cobra.Command, name string, k *wallet.Key) error {
 }
 
 func newWalletNewCmd() *cobra.Command {
-	return &cobra.Command{
-		Use:   "new NAME",
-		Short: "Create a key and print its address",
+	var mnemonic bool
+	cmd := &cobra.Command{
+		Use:   "new NAME [--mnemonic]",
+		Short: "Create a key and print its address (and, with --mnemonic, its 24-word backup phrase, once)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			k, err := wallet.Generate(rand.Reader)
 			if err != nil {
 				return err
 			}
-			return saveKey(cmd, args[0], k)
+			if !mnemonic {
+				return saveKey(cmd, args[0], k)
+			}
+			phrase, err := k.Mnemonic()
+			if err != nil {
+				return err
+			}
+			if err := storeKey(args[0], k); err != nil {
+				return err
+			}
+			// Printed once, never stored: the keystore file is the only other copy.
+			if jsonOutput() {
+				return printJSON(cmd.OutOrStdout(), map[string]string{"name": args[0], "address": k.Address().String(), "mnemonic": phrase})
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "%s %s\n\nBackup phrase (write it down; it is not shown again; restore with\n'vimana wallet import NAME --mnemonic-file FILE'):\n\n%s\n", args[0], k.Address(), phrase)
+			return nil
 		},
 	}
+	cmd.Flags().BoolVar(&mnemonic, "mnemonic", false, "print a 24-word BIP-39 backup phrase once")
+	return cmd
 }
 
 func newWalletImportCmd() *cobra.Command {
-	var seedFile string
+	var seedFile, mnemonicFile string
 	cmd := &cobra.Command{
-		Use:   "import NAME --seed-file FILE",
-		Short: "Import a key from a file holding its 32-byte ed25519 seed in hex",
+		Use:   "import NAME --seed-file FILE | --mnemonic-file FILE",
+		Short: "Import a key from a file holding its 32-byte ed25519 seed in hex, or its 24-word backup phrase",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if seedFile == "" {
-				return fmt.Errorf("--seed-file is required (seeds are never taken on the command line)")
+			if (seedFile == "") == (mnemonicFile == "") {
+				return fmt.Errorf("give one of --seed-file or --mnemonic-file (secrets are never taken on the command line)")
+			}
+			var k *wallet.Key
+			if mnemonicFile != "" {
+				b, err := os.ReadFile(mnemonicFile)
+				if err != nil {
+					return err
+				}
+				if k, err = wallet.FromMnemonic(string(b)); err != nil {
+					return fmt.Errorf("%s: %w", mnemonicFile, err)
+				}
+				return saveKey(cmd, args[0], k)
 			}
 			b, err := os.ReadFile(seedFile)
 			if err != nil {
@@ -108,14 +143,14 @@ func newWalletImportCmd() *cobra.Command {
 			if err != nil {
 				return fmt.Errorf("%s: not hex", seedFile)
 			}
-			k, err := wallet.FromSeed(seed)
-			if err != nil {
+			if k, err = wallet.FromSeed(seed); err != nil {
 				return err
 			}
 			return saveKey(cmd, args[0], k)
 		},
 	}
 	cmd.Flags().StringVar(&seedFile, "seed-file", "", "file with the hex seed")
+	cmd.Flags().StringVar(&mnemonicFile, "mnemonic-file", "", "file with the 24-word backup phrase")
 	return cmd
 }
 
