@@ -39,6 +39,8 @@ type App struct {
 	powerChanged map[string]bool
 
 	restore *restore // state sync in progress (statesync.go)
+
+	verified sigCache // txs whose signature CheckTx verified (sigcache.go)
 }
 
 type pending struct {
@@ -124,6 +126,9 @@ func (a *App) CheckTx(_ context.Context, req *abci.CheckTxRequest) (*abci.CheckT
 	code, msg := a.validate(tx, verify, p.nonce, acc.Balance-min(p.spent, acc.Balance), a.committed)
 	if code != CodeOK {
 		return &abci.CheckTxResponse{Code: code, Codespace: Codespace, Log: msg}, nil
+	}
+	if verify {
+		a.verified.add(req.Tx)
 	}
 	cost, _ := tx.Cost() // validate refused overflows
 	a.check[from] = pending{nonce: p.nonce + 1, spent: p.spent + cost}

@@ -60,7 +60,8 @@ func (a *App) deliver(raw []byte, h int64) (*abci.ExecTxResult, uint64) {
 	b := &tx.Body
 	from := b.Sender()
 	acc := a.state.account(from)
-	if code, msg := a.validate(tx, true, acc.Nonce, acc.Balance, a.state.get); code != CodeOK {
+	verify := !a.verified.take(raw) // CheckTx verified it already
+	if code, msg := a.validate(tx, verify, acc.Nonce, acc.Balance, a.state.get); code != CodeOK {
 		return &abci.ExecTxResult{Code: code, Codespace: Codespace, Log: msg}, 0
 	}
 	acc.Balance -= b.Fee
