@@ -28,7 +28,16 @@ type logReader struct {
 	follow bool
 	f      *os.File
 	closed bool
+	idle   time.Duration // current poll interval at EOF (backs off while quiet)
 }
+
+// Follow polling: start quick, back off while the log is quiet, so a
+// thousand idle followers cost a few hundred cheap reads a second instead
+// of tens of thousands of reads and metadata decodes.
+const (
+	followMinPoll = 50 * time.Millisecond
+	followMaxPoll = time.Second
+)
 
 func (r *logReader) Read(b []byte) (int, error) {
 	for {
@@ -45,6 +54,7 @@ func (r *logReader) Read(b []byte) (int, error) {
 		if r.f != nil {
 			n, err := r.f.Read(b)
 			if n > 0 || (err != nil && err != io.EOF) {
+				r.idle = 0
 				return n, err
 			}
 		}
@@ -52,10 +62,23 @@ func (r *logReader) Read(b []byte) (int, error) {
 			return 0, io.EOF
 		}
 		// At EOF: done if the machine has stopped (after one more read,
-		// since the last bytes may have landed after our read).
-		stopped := true
-		if m, err := r.p.loadMeta(r.id); err == nil && m.Exit == nil {
-			stopped = false
+		// since the last bytes may have landed after our read). A machine
+		// this provider started has a handle whose done channel says so
+		// without touching the disk; an adopted one is checked on disk.
+		r.p.mu.Lock()
+		h := r.p.machines[r.id]
+		r.p.mu.Unlock()
+		stopped := false
+		var done <-chan struct{}
+		if h != nil {
+			select {
+			case <-h.done:
+				stopped = true
+			default:
+				done = h.done
+			}
+		} else if m, err := r.p.loadMeta(r.id); err != nil || m.Exit != nil {
+			stopped = true
 		}
 		if stopped {
 			if r.f != nil {
@@ -65,10 +88,15 @@ func (r *logReader) Read(b []byte) (int, error) {
 			}
 			return 0, io.EOF
 		}
+		r.idle = min(max(r.idle*2, followMinPoll), followMaxPoll)
+		t := time.NewTimer(r.idle)
 		select {
 		case <-r.ctx.Done():
+			t.Stop()
 			return 0, io.EOF
-		case <-time.After(50 * time.Millisecond):
+		case <-done: // exited: drain on the next pass
+			t.Stop()
+		case <-t.C:
 		}
 	}
 }

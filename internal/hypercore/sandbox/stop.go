@@ -96,8 +96,10 @@ func (p *Provider) Wait(ctx context.Context, id string) (hypercore.ExitStatus, e
 			return hypercore.ExitStatus{}, ctx.Err()
 		}
 	}
-	tick := time.NewTicker(25 * time.Millisecond)
-	defer tick.Stop()
+	// Adopted machines have no parent here: poll, backing off from 25 ms to
+	// 1 s while nothing changes (a thousand adopted machines must not cost
+	// tens of thousands of state reads a second).
+	poll := 25 * time.Millisecond
 	for {
 		m, err := p.loadMeta(id)
 		if err != nil {
@@ -117,11 +119,14 @@ func (p *Provider) Wait(ctx context.Context, id string) (hypercore.ExitStatus, e
 				continue
 			}
 		}
+		t := time.NewTimer(poll)
 		select {
-		case <-tick.C:
+		case <-t.C:
 		case <-ctx.Done():
+			t.Stop()
 			return hypercore.ExitStatus{}, ctx.Err()
 		}
+		poll = min(poll*2, time.Second)
 	}
 }
 
