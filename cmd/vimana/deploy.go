@@ -3,18 +3,14 @@ package main
 import (
 	"context"
 	"crypto/ed25519"
-	"errors"
 	"fmt"
-	"io"
 	"net"
 	"os"
 	"strings"
 	"time"
 
-	"connectrpc.com/connect"
 	"github.com/spf13/cobra"
 
-	vimanav1 "github.com/vistara-labs/vimana/api/vimana/v1"
 	"github.com/vistara-labs/vimana/internal/api"
 	"github.com/vistara-labs/vimana/internal/chain"
 	"github.com/vistara-labs/vimana/internal/hac"
@@ -326,18 +322,7 @@ func newLeaseLogsCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			stream, err := c.Spacecores.Logs(cmd.Context(), connect.NewRequest(&vimanav1.LogsRequest{Id: args[0], Follow: follow, Tail: int32(tail)}))
-			if err != nil {
-				return apiErr(err)
-			}
-			defer stream.Close()
-			for stream.Receive() {
-				cmd.OutOrStdout().Write(stream.Msg().Data)
-			}
-			if err := stream.Err(); err != nil && !errors.Is(err, io.EOF) && cmd.Context().Err() == nil {
-				return apiErr(err)
-			}
-			return nil
+			return printLogs(cmd, c, args[0], follow, tail)
 		},
 	}
 	cmd.Flags().BoolVarP(&follow, "follow", "f", false, "keep streaming")
@@ -354,20 +339,7 @@ func newLeaseExecCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			var stdin []byte
-			if fi, err := os.Stdin.Stat(); err == nil && fi.Mode()&os.ModeCharDevice == 0 {
-				stdin, _ = io.ReadAll(io.LimitReader(os.Stdin, 4<<20))
-			}
-			resp, err := c.Spacecores.Exec(cmd.Context(), connect.NewRequest(&vimanav1.ExecRequest{Id: args[0], Args: args[1:], Stdin: stdin}))
-			if err != nil {
-				return apiErr(err)
-			}
-			cmd.OutOrStdout().Write(resp.Msg.Stdout)
-			cmd.ErrOrStderr().Write(resp.Msg.Stderr)
-			if resp.Msg.ExitCode != 0 {
-				return exitCode(resp.Msg.ExitCode)
-			}
-			return nil
+			return execOnce(cmd, c, args)
 		},
 	}
 	tenantKeyFlag(cmd)

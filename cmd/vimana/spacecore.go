@@ -154,23 +154,28 @@ func newSCLogsCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			stream, err := c.Spacecores.Logs(cmd.Context(), connect.NewRequest(&vimanav1.LogsRequest{Id: args[0], Follow: follow, Tail: int32(tail)}))
-			if err != nil {
-				return apiErr(err)
-			}
-			defer stream.Close()
-			for stream.Receive() {
-				cmd.OutOrStdout().Write(stream.Msg().Data)
-			}
-			if err := stream.Err(); err != nil && !errors.Is(err, io.EOF) && cmd.Context().Err() == nil {
-				return apiErr(err)
-			}
-			return nil
+			return printLogs(cmd, c, args[0], follow, tail)
 		},
 	}
 	cmd.Flags().BoolVarP(&follow, "follow", "f", false, "keep streaming")
 	cmd.Flags().IntVar(&tail, "tail", 0, "only the last N lines")
 	return cmd
+}
+
+// printLogs streams a spacecore's logs from c to stdout.
+func printLogs(cmd *cobra.Command, c *api.Client, id string, follow bool, tail int) error {
+	stream, err := c.Spacecores.Logs(cmd.Context(), connect.NewRequest(&vimanav1.LogsRequest{Id: id, Follow: follow, Tail: int32(tail)}))
+	if err != nil {
+		return apiErr(err)
+	}
+	defer stream.Close()
+	for stream.Receive() {
+		cmd.OutOrStdout().Write(stream.Msg().Data)
+	}
+	if err := stream.Err(); err != nil && !errors.Is(err, io.EOF) && cmd.Context().Err() == nil {
+		return apiErr(err)
+	}
+	return nil
 }
 
 func idCmd(use, short string, run func(cmd *cobra.Command, c *api.Client, id string) error) *cobra.Command {
