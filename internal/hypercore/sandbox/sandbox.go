@@ -75,6 +75,7 @@ type Provider struct {
 	mu       sync.Mutex
 	machines map[string]*machine // live handles, loaded lazily
 	metaMu   sync.Mutex          // serialises read-modify-write of meta.json
+	logw     logWatcher          // one inotify instance for every log follower
 }
 
 var _ hypercore.Provider = (*Provider)(nil)
