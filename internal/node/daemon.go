@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"path/filepath"
 	"strings"
@@ -150,7 +151,7 @@ func Run(ctx context.Context, home string, log *slog.Logger, ready func(Endpoint
 	}
 	servers := []*server{
 		{name: "api", addr: cfg.API.Listen, handler: apiHandler},
-		{name: "api-socket", unix: ep.Socket, handler: api.Handler(deps, true)},
+		{name: "api-socket", unix: ep.Socket, handler: withDebug(api.Handler(deps, true))},
 		{name: "gateway", addr: cfg.Gateway.Listen, handler: gw, certFile: cfg.Gateway.TLSCert, keyFile: cfg.Gateway.TLSKey, tlsConfig: gwTLS},
 	}
 	if cfg.Metrics.Listen != "" {
@@ -340,4 +341,19 @@ func chainStateSync(c ChainStateSyncConfig) *chain.StateSync {
 		return nil
 	}
 	return &chain.StateSync{RPCServers: c.RPCServers, TrustHeight: c.TrustHeight, TrustHash: c.TrustHash, TrustPeriod: c.TrustPeriod.Duration}
+}
+
+// withDebug adds Go's profiling endpoints under /debug/pprof/ to the local
+// admin socket only (mode 0600): `curl --unix-socket HOME/vimana.sock
+// http://x/debug/pprof/profile?seconds=30 > cpu.pprof`. They never appear
+// on the TCP API.
+func withDebug(h http.Handler) http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	mux.Handle("/", h)
+	return mux
 }
