@@ -155,7 +155,7 @@ func (p *Provider) Stop(ctx context.Context, id string, grace time.Duration) err
 	if st.State == hypercore.StatePaused {
 		_ = c.Resume()
 	}
-	if err := c.Signal(unix.SIGTERM); err != nil && !gone(err) {
+	if err := p.signal(c, id, unix.SIGTERM); err != nil && !gone(err) {
 		return fmt.Errorf("stopping sandbox %s: %w", id, err)
 	}
 	gctx, cancel := context.WithTimeout(ctx, grace)
@@ -164,13 +164,29 @@ func (p *Provider) Stop(ctx context.Context, id string, grace time.Duration) err
 	if err == nil {
 		return nil
 	}
-	if err := c.Signal(unix.SIGKILL); err != nil && !gone(err) {
+	if err := p.signal(c, id, unix.SIGKILL); err != nil && !gone(err) {
 		return fmt.Errorf("killing sandbox %s: %w", id, err)
 	}
 	if _, err := p.Wait(ctx, id); err != nil {
 		return fmt.Errorf("stopping sandbox %s: %w", id, err)
 	}
 	return nil
+}
+
+// signal sends sig to the machine's init: through the process handle when
+// this provider value started it (the kernel's view, never stale), else
+// through libcontainer.
+func (p *Provider) signal(c *libcontainer.Container, id string, sig unix.Signal) error {
+	p.mu.Lock()
+	var proc *libcontainer.Process
+	if h := p.machines[id]; h != nil {
+		proc = h.proc
+	}
+	p.mu.Unlock()
+	if proc != nil {
+		return proc.Signal(sig)
+	}
+	return c.Signal(sig)
 }
 
 // gone: signalling failed because the init already exited.
