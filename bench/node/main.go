@@ -43,7 +43,7 @@ func main() {
 	n := flag.Int("n", 50, "samples per figure")
 	idle := flag.Int("idle", 0, "also measure the daemon's CPU while supervising this many idle spacecores (e.g. 1000)")
 	window := flag.Duration("window", 60*time.Second, "CPU measurement window for -idle")
-	flag.StringVar(&profileOut, "profile", "", "with -idle, write the daemon's CPU profile over the window to this file (go tool pprof FILE)")
+	flag.StringVar(&profileOut, "profile", "", "with -idle, write the daemon's CPU profile over the window to FILE and its heap profile to FILE.heap (go tool pprof)")
 	flag.Parse()
 	idleN, idleWindow = *idle, *window
 	if err := run(*bin, *n); err != nil {
@@ -255,6 +255,11 @@ func idleCPU(ctx context.Context, local *api.Client, sock string, pid int, layou
 	}
 	busy := cpuOver(pid, idleWindow)
 	prof.Wait()
+	if profileOut != "" {
+		if err := fetchDebug(sock, "heap", profileOut+".heap"); err != nil {
+			fmt.Printf("heap profile: %v\n", err)
+		}
+	}
 	rss := rssMiB(pid)
 	n := 0
 	for id := range ids {
@@ -290,10 +295,15 @@ func rssMiB(pid int) float64 {
 
 // fetchProfile saves the daemon's CPU profile over w from the admin socket.
 func fetchProfile(sock, out string, w time.Duration) error {
+	return fetchDebug(sock, fmt.Sprintf("profile?seconds=%d", int(w.Seconds())), out)
+}
+
+// fetchDebug saves /debug/pprof/<what> from the admin socket to out.
+func fetchDebug(sock, what, out string) error {
 	hc := &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
 		return (&net.Dialer{}).DialContext(ctx, "unix", sock)
 	}}}
-	resp, err := hc.Get(fmt.Sprintf("http://vimana/debug/pprof/profile?seconds=%d", int(w.Seconds())))
+	resp, err := hc.Get("http://vimana/debug/pprof/" + what)
 	if err != nil {
 		return err
 	}

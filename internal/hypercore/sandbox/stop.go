@@ -13,21 +13,40 @@ import (
 )
 
 // State implements hypercore.Provider.
+//
+// The supervisor asks this of every machine on each resync, so the common
+// case costs a stat: meta.json's summary is cached by file identity, and a
+// machine this provider value started and whose waiter has not fired is
+// running without asking libcontainer (which decodes state.json).
 func (p *Provider) State(ctx context.Context, id string) (hypercore.Status, error) {
-	m, err := p.loadMeta(id)
+	st, err := p.views.status(p, id)
 	if err != nil {
 		return hypercore.Status{}, err
 	}
-	st := hypercore.Status{ID: id, CreatedAt: m.CreatedAt, StartedAt: m.StartedAt, Ports: m.Ports, Labels: m.Spec.Labels, Exit: m.Exit}
-	if m.Net != nil {
-		st.IP = m.Net.IP
-	}
 	switch {
-	case m.StartedAt.IsZero():
+	case st.StartedAt.IsZero():
 		st.State = hypercore.StateCreated
-	case m.Exit != nil:
+	case st.Exit != nil:
 		st.State = hypercore.StateStopped
 	default:
+		p.mu.Lock()
+		h := p.machines[id]
+		var proc *libcontainer.Process
+		if h != nil {
+			proc = h.proc
+		}
+		p.mu.Unlock()
+		if proc != nil {
+			select {
+			case <-h.done:
+			default:
+				st.State = hypercore.StateRunning
+				if pid, err := proc.Pid(); err == nil {
+					st.Pid = pid
+				}
+				return st, nil
+			}
+		}
 		c, err := p.load(id)
 		if err != nil {
 			return st, err
