@@ -11,6 +11,7 @@ import (
 
 	"github.com/opencontainers/runc/libcontainer/specconv"
 	"github.com/vistara-labs/vimana/internal/hypercore"
+	"github.com/vistara-labs/vimana/internal/hypercore/hostnet"
 	"github.com/vistara-labs/vimana/internal/hypercore/ocispec"
 	"golang.org/x/sys/unix"
 )
@@ -45,12 +46,12 @@ func (p *Provider) Create(ctx context.Context, id string, spec hypercore.Machine
 		return fmt.Errorf("creating sandbox %s: %w", id, err)
 	}
 	if needsNetwork(spec) {
-		ns, err := p.net.reserve(id)
+		ns, err := p.net.Reserve(id)
 		m.Net = ns
 		if err != nil {
 			return fmt.Errorf("creating sandbox %s: network: %w", id, err)
 		}
-		ports, err := p.net.publish(id, ns, spec.Network)
+		ports, err := p.net.Publish(id, ns, spec.Network)
 		m.Ports = ports
 		if err != nil {
 			return fmt.Errorf("creating sandbox %s: %w", id, err)
@@ -105,7 +106,7 @@ func hostnameFor(id, name string) string {
 	return h
 }
 
-func ipOf(ns *netState) string {
+func ipOf(ns *hostnet.State) string {
 	if ns == nil {
 		return ""
 	}

@@ -47,10 +47,10 @@ func (p *Provider) teardown(id string, m *meta) error {
 	// controllers when it races with the exiting init; sweep them.
 	removeCgroupDirs(p.opts.CgroupParent, id)
 	if m != nil && m.Net != nil {
-		if err := p.net.unpublish(id, m.Net, m.Spec.Network.Egress, m.Ports); err != nil {
+		if err := p.net.Unpublish(id, m.Net, m.Spec.Network.Egress, m.Ports); err != nil {
 			errs = append(errs, err)
 		}
-		if err := p.net.detach(id, m.Net); err != nil {
+		if err := p.net.Detach(id, m.Net); err != nil {
 			errs = append(errs, err)
 		}
 	}

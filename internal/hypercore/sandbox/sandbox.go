@@ -7,7 +7,8 @@
 // default seccomp profile, no new privileges, Docker's capability set and
 // masked /proc paths (all from internal/hypercore/ocispec). Networking is a
 // veth per machine on the vimana bridge, isolated ports, NAT egress when
-// allowed and DNAT port publishing (net.go, firewall.go).
+// allowed and DNAT port publishing (internal/hypercore/hostnet, shared with
+// the gvisor provider).
 //
 // Only internal/node's builtins and tests import this package.
 package sandbox
@@ -29,6 +30,7 @@ import (
 	_ "github.com/opencontainers/runc/libcontainer/nsenter" // setns for exec (cgo)
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"github.com/vistara-labs/vimana/internal/hypercore"
+	"github.com/vistara-labs/vimana/internal/hypercore/hostnet"
 )
 
 // Options configure the provider.
@@ -70,7 +72,7 @@ func (o *Options) fill() {
 type Provider struct {
 	dir  string
 	opts Options
-	net  *network
+	net  *hostnet.Network
 
 	mu       sync.Mutex
 	machines map[string]*machine // live handles, loaded lazily
@@ -88,7 +90,7 @@ func New(dir string, opts Options) (*Provider, error) {
 			return nil, fmt.Errorf("sandbox state dir: %w", err)
 		}
 	}
-	n, err := newNetwork(opts.Bridge, opts.Subnet)
+	n, err := hostnet.New(opts.Bridge, opts.Subnet)
 	if err != nil {
 		return nil, err
 	}
@@ -119,7 +121,7 @@ func (p *Provider) Probe(ctx context.Context) error {
 	if _, err := os.Stat("/sys/fs/cgroup"); err != nil {
 		return fmt.Errorf("%w: no cgroup filesystem: %v", hypercore.ErrUnavailable, err)
 	}
-	if err := p.net.probe(); err != nil {
+	if err := p.net.Probe(); err != nil {
 		return fmt.Errorf("%w: %v", hypercore.ErrUnavailable, err)
 	}
 	return nil
@@ -141,7 +143,7 @@ type meta struct {
 	Spec      hypercore.MachineSpec `json:"spec"`
 	CreatedAt time.Time             `json:"created_at"`
 	StartedAt time.Time             `json:"started_at,omitzero"`
-	Net       *netState             `json:"net,omitempty"`
+	Net       *hostnet.State        `json:"net,omitempty"`
 	Ports     []hypercore.Port      `json:"ports,omitempty"`
 	Exit      *hypercore.ExitStatus `json:"exit,omitempty"`
 	OCI       *specs.Spec           `json:"oci"` // the runtime spec Start hands to libcontainer

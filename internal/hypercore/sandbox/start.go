@@ -113,7 +113,7 @@ func (p *Provider) Start(ctx context.Context, id string) error {
 	if m.Net != nil {
 		pid, perr := proc.Pid()
 		if perr == nil {
-			perr = p.net.plumb(m.Net, pid)
+			perr = p.net.Plumb(m.Net, pid)
 		}
 		if perr != nil {
 			_ = c.Signal(syscall.SIGKILL)
