@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/opencontainers/runc/libcontainer"
+	"github.com/vistara-labs/vimana/internal/hypercore/machinefs"
 	"golang.org/x/sys/unix"
 )
 
@@ -55,7 +56,7 @@ func (p *Provider) teardown(id string, m *meta) error {
 		}
 	}
 	dir := p.machineDir(id)
-	if err := unmountRootFS(dir); err != nil {
+	if err := machinefs.Unmount(dir); err != nil {
 		errs = append(errs, err)
 	}
 	if len(errs) == 0 {

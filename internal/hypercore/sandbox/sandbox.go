@@ -31,6 +31,7 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"github.com/vistara-labs/vimana/internal/hypercore"
 	"github.com/vistara-labs/vimana/internal/hypercore/hostnet"
+	"github.com/vistara-labs/vimana/internal/hypercore/logtail"
 )
 
 // Options configure the provider.
@@ -77,7 +78,7 @@ type Provider struct {
 	mu       sync.Mutex
 	machines map[string]*machine // live handles, loaded lazily
 	metaMu   sync.Mutex          // serialises read-modify-write of meta.json
-	logw     logWatcher          // one inotify instance for every log follower
+	logw     logtail.Watcher     // one inotify instance for every log follower
 }
 
 var _ hypercore.Provider = (*Provider)(nil)
