@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/opencontainers/runc/libcontainer"
+	"github.com/vistara-labs/vimana/internal/hypercore/hostcgroup"
 	"github.com/vistara-labs/vimana/internal/hypercore/machinefs"
 	"golang.org/x/sys/unix"
 )
@@ -46,7 +47,7 @@ func (p *Provider) teardown(id string, m *meta) error {
 	_ = os.RemoveAll(filepath.Join(p.lcRoot(), id)) // a start that failed half-way
 	// libcontainer's Destroy leaves the per-id dirs on some v1
 	// controllers when it races with the exiting init; sweep them.
-	removeCgroupDirs(p.opts.CgroupParent, id)
+	hostcgroup.Remove(p.opts.CgroupParent, id)
 	if m != nil && m.Net != nil {
 		if err := p.net.Unpublish(id, m.Net, m.Spec.Network.Egress, m.Ports); err != nil {
 			errs = append(errs, err)

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/vistara-labs/vimana/internal/hypercore/hostcgroup"
 	"github.com/vistara-labs/vimana/internal/hypercore/hostnet"
 )
 
@@ -53,7 +54,7 @@ func checkClean(t *testing.T, p *Provider, id string) {
 	if _, err := os.Stat(filepath.Join(p.lcRoot(), id)); !os.IsNotExist(err) {
 		t.Errorf("libcontainer state of %s still exists", id)
 	}
-	for _, d := range cgroupLeftovers(p.opts.CgroupParent, id, false) {
+	for _, d := range hostcgroup.Leftovers(p.opts.CgroupParent, id, false) {
 		t.Errorf("cgroup %s left behind", d)
 	}
 	mi, _ := os.ReadFile("/proc/1/mountinfo") // the host's view, whatever namespace this thread is in

@@ -24,7 +24,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/opencontainers/cgroups"
 	_ "github.com/opencontainers/cgroups/devices" // device rules in cgroups
 	"github.com/opencontainers/runc/libcontainer"
 	_ "github.com/opencontainers/runc/libcontainer/nsenter" // setns for exec (cgo)
@@ -206,6 +205,3 @@ func (p *Provider) List(ctx context.Context) ([]string, error) {
 	sort.Strings(ids)
 	return ids, nil
 }
-
-// cgroupsAvailable reports the hierarchy mode for docs and stats.
-func cgroupsV2() bool { return cgroups.IsCgroup2UnifiedMode() }
