@@ -199,4 +199,3 @@ func shimAlive(m *meta) bool {
 	}
 	return strings.Contains(string(b), m.RunscID)
 }
-
