@@ -62,7 +62,7 @@ func checkClean(t *testing.T, p *Provider, id string) {
 	}
 	mi, _ := os.ReadFile("/proc/self/mountinfo")
 	for _, line := range strings.Split(string(mi), "\n") {
-		if strings.Contains(line, id) {
+		if strings.Contains(line, "/machines/"+id+"/") || strings.Contains(line, "/machines/"+id+" ") {
 			t.Errorf("mount of %s left behind: %s", id, line)
 		}
 	}
