@@ -4,6 +4,7 @@ import (
 	"path/filepath"
 
 	"github.com/vistara-labs/vimana/internal/hypercore"
+	"github.com/vistara-labs/vimana/internal/hypercore/firecracker"
 	"github.com/vistara-labs/vimana/internal/hypercore/gvisor"
 	"github.com/vistara-labs/vimana/internal/hypercore/sandbox"
 )
@@ -21,6 +22,7 @@ var reexecHooks = []func() bool{
 func init() {
 	hypercore.Register(hypercore.IsolationSandbox, sandbox.Factory)
 	hypercore.Register(hypercore.IsolationGVisor, gvisor.Factory)
+	hypercore.Register(hypercore.IsolationFirecracker, firecracker.Factory)
 }
 
 // providers builds the node's providers from its config. Providers that
@@ -40,5 +42,11 @@ func providers(home string, cfg Config) (map[hypercore.Isolation]hypercore.Provi
 	if err != nil {
 		return nil, err
 	}
-	return map[hypercore.Isolation]hypercore.Provider{hypercore.IsolationSandbox: sb, hypercore.IsolationGVisor: gv}, nil
+	fc, err := firecracker.New(filepath.Join(home, "hypercore", "firecracker"), firecracker.Options{})
+	if err != nil {
+		return nil, err
+	}
+	return map[hypercore.Isolation]hypercore.Provider{
+		hypercore.IsolationSandbox: sb, hypercore.IsolationGVisor: gv, hypercore.IsolationFirecracker: fc,
+	}, nil
 }
