@@ -48,6 +48,7 @@ type subject struct {
 	iso   hypercore.Isolation
 	p     hypercore.Provider
 	lat   []time.Duration
+	phase [3][]time.Duration // create, start, start → 200
 	mem   []usage
 	extra []usage // gvisor: runsc run + shim, outside the cgroup
 }
@@ -91,7 +92,7 @@ func run(isos []string, n, idle int) error {
 	for i := 0; i < n; i++ {
 		for _, s := range subs {
 			id := fmt.Sprintf("bi-%d-%s-%d", os.Getpid(), s.iso, i)
-			d, err := startToHTTP(ctx, s.p, id, spec(s.iso))
+			d, ph, err := startToHTTP(ctx, s.p, id, spec(s.iso))
 			if derr := s.p.Delete(ctx, id); derr != nil && err == nil {
 				err = derr
 			}
@@ -99,6 +100,9 @@ func run(isos []string, n, idle int) error {
 				return fmt.Errorf("%s: %w", s.iso, err)
 			}
 			s.lat = append(s.lat, d)
+			for k := range ph {
+				s.phase[k] = append(s.phase[k], ph[k])
+			}
 		}
 	}
 	// Memory: idle instances of each, all running at once, measured after
@@ -115,7 +119,7 @@ func run(isos []string, n, idle int) error {
 		var mine []string
 		for i := 0; i < idle; i++ {
 			id := fmt.Sprintf("bm-%d-%s-%d", os.Getpid(), s.iso, i)
-			if _, err := startToHTTP(ctx, s.p, id, spec(s.iso)); err != nil {
+			if _, _, err := startToHTTP(ctx, s.p, id, spec(s.iso)); err != nil {
 				return fmt.Errorf("%s: %w", s.iso, err)
 			}
 			mine = append(mine, id)
@@ -133,6 +137,7 @@ func run(isos []string, n, idle int) error {
 	fmt.Printf("start → published port answers HTTP 200 (tw http, 0.5 core, 128 MiB), interleaved, n=%d each:\n", n)
 	for _, s := range subs {
 		fmt.Printf("  %-8s %s\n", s.iso, stats.Summarize(s.lat))
+		fmt.Printf("  %-8s p50 by phase: Create %.1f ms, Start %.1f ms, Start → 200 %.1f ms\n", "", p50ms(s.phase[0]), p50ms(s.phase[1]), p50ms(s.phase[2]))
 	}
 	fmt.Printf("host memory per idle instance (%d each, mean):\n", idle)
 	for _, s := range subs {
@@ -146,19 +151,27 @@ func run(isos []string, n, idle int) error {
 	return nil
 }
 
+func p50ms(d []time.Duration) float64 {
+	return float64(stats.Summarize(d).P50.Microseconds()) / 1000
+}
+
 // startToHTTP times Create + Start until GET / on the published port
-// answers 200.
-func startToHTTP(ctx context.Context, p hypercore.Provider, id string, spec hypercore.MachineSpec) (time.Duration, error) {
+// answers 200, and each phase.
+func startToHTTP(ctx context.Context, p hypercore.Provider, id string, spec hypercore.MachineSpec) (time.Duration, [3]time.Duration, error) {
+	var ph [3]time.Duration
 	t0 := time.Now()
 	if err := p.Create(ctx, id, spec); err != nil {
-		return 0, err
+		return 0, ph, err
 	}
+	t1 := time.Now()
 	if err := p.Start(ctx, id); err != nil {
-		return 0, err
+		return 0, ph, err
 	}
+	t2 := time.Now()
+	ph[0], ph[1] = t1.Sub(t0), t2.Sub(t1)
 	st, err := p.State(ctx, id)
 	if err != nil || len(st.Ports) != 1 {
-		return 0, fmt.Errorf("state %+v: %v", st, err)
+		return 0, ph, fmt.Errorf("state %+v: %v", st, err)
 	}
 	url := "http://127.0.0.1:" + strconv.Itoa(st.Ports[0].HostPort) + "/"
 	client := &http.Client{Timeout: time.Second}
@@ -170,10 +183,11 @@ func startToHTTP(ctx context.Context, p hypercore.Provider, id string, spec hype
 		io.Copy(io.Discard, resp.Body)
 		resp.Body.Close()
 		if resp.StatusCode == http.StatusOK {
-			return time.Since(t0), nil
+			ph[2] = time.Since(t2)
+			return time.Since(t0), ph, nil
 		}
 	}
-	return 0, fmt.Errorf("%s never answered 200", url)
+	return 0, ph, fmt.Errorf("%s never answered 200", url)
 }
 
 type usage struct {
