@@ -18,7 +18,7 @@ func newHardwareCmd() *cobra.Command {
 		Short: "Show this machine's hardware, capacity and isolation levels",
 		Long: `hardware discovers this machine's CPU, memory, disks, network interfaces and
 GPUs, says what capacity it can offer to spacecores, and probes every isolation
-level (sandbox, gvisor, microvm): which ones this node really offers and why the
+level (sandbox, gvisor, microvm, firecracker): which ones this node really offers and why the
 others are missing. It works offline, without a running node. The probes keep
 their state under --home/hypercore. See docs/hardware.md for the JSON keys.`,
 		Example: `  vimana hardware

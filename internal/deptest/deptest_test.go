@@ -71,7 +71,7 @@ var forbidden = map[string][]string{
 }
 
 // providers may be imported (outside tests) only by internal/node.
-var providers = []string{"internal/hypercore/sandbox", "internal/hypercore/gvisor", "internal/hypercore/microvm", "internal/hypercore/fake"}
+var providers = []string{"internal/hypercore/sandbox", "internal/hypercore/gvisor", "internal/hypercore/microvm", "internal/hypercore/firecracker", "internal/hypercore/fake"}
 
 func TestForbiddenImports(t *testing.T) {
 	for _, p := range listPackages(t) {

@@ -78,12 +78,14 @@ const (
 	IsolationSandbox Isolation = "sandbox"
 	IsolationGVisor  Isolation = "gvisor"
 	IsolationMicroVM Isolation = "microvm"
+	// IsolationFirecracker is a Firecracker microVM (needs hardware KVM).
+	IsolationFirecracker Isolation = "firecracker"
 )
 
 // Valid reports whether i is a known isolation level.
 func (i Isolation) Valid() bool {
 	switch i {
-	case IsolationSandbox, IsolationGVisor, IsolationMicroVM:
+	case IsolationSandbox, IsolationGVisor, IsolationMicroVM, IsolationFirecracker:
 		return true
 	}
 	return false

@@ -133,6 +133,9 @@ var (
 	isolations   = []string{"gvisor", "microvm", "sandbox"}
 )
 
+// Isolations lists the isolation levels orders and offers may name, sorted.
+func Isolations() []string { return slices.Clone(isolations) }
+
 // ValidID reports whether s has the form of an order/lease ID.
 func ValidID(s string) bool { return idPattern.MatchString(s) }
 

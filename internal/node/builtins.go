@@ -4,6 +4,8 @@ import (
 	"path/filepath"
 
 	"github.com/vistara-labs/vimana/internal/hypercore"
+	"github.com/vistara-labs/vimana/internal/hypercore/firecracker"
+	"github.com/vistara-labs/vimana/internal/hypercore/gvisor"
 	"github.com/vistara-labs/vimana/internal/hypercore/sandbox"
 )
 
@@ -19,6 +21,8 @@ var reexecHooks = []func() bool{
 // this binary, container inits included, so it only fills a map.
 func init() {
 	hypercore.Register(hypercore.IsolationSandbox, sandbox.Factory)
+	hypercore.Register(hypercore.IsolationGVisor, gvisor.Factory)
+	hypercore.Register(hypercore.IsolationFirecracker, firecracker.Factory)
 }
 
 // providers builds the node's providers from its config. Providers that
@@ -31,5 +35,18 @@ func providers(home string, cfg Config) (map[hypercore.Isolation]hypercore.Provi
 	if err != nil {
 		return nil, err
 	}
-	return map[hypercore.Isolation]hypercore.Provider{hypercore.IsolationSandbox: sb}, nil
+	gv, err := gvisor.New(filepath.Join(home, "hypercore", "gvisor"), gvisor.Options{
+		Runsc: cfg.GVisor.Runsc, Platform: cfg.GVisor.Platform, CgroupParent: cfg.GVisor.CgroupParent,
+		Bridge: cfg.Sandbox.Bridge, Subnet: cfg.Sandbox.Subnet,
+	})
+	if err != nil {
+		return nil, err
+	}
+	fc, err := firecracker.New(filepath.Join(home, "hypercore", "firecracker"), firecracker.Options{})
+	if err != nil {
+		return nil, err
+	}
+	return map[hypercore.Isolation]hypercore.Provider{
+		hypercore.IsolationSandbox: sb, hypercore.IsolationGVisor: gv, hypercore.IsolationFirecracker: fc,
+	}, nil
 }

@@ -31,6 +31,7 @@ type Config struct {
 	Gateway    GatewayConfig    `toml:"gateway"`
 	Metrics    MetricsConfig    `toml:"metrics"`
 	Sandbox    SandboxConfig    `toml:"sandbox"`
+	GVisor     GVisorConfig     `toml:"gvisor"`
 	Capacity   CapacityConfig   `toml:"capacity"`
 	Supervisor SupervisorConfig `toml:"supervisor"`
 	Log        LogConfig        `toml:"log"`
@@ -128,6 +129,14 @@ type SandboxConfig struct {
 	CgroupParent string `toml:"cgroup_parent"`
 }
 
+// GVisorConfig tunes the gvisor provider (docs/gvisor.md). Its machines
+// share the sandbox's bridge and subnet.
+type GVisorConfig struct {
+	Runsc        string `toml:"runsc" comment:"runsc binary; empty: runsc from PATH"`
+	Platform     string `toml:"platform" comment:"auto (systrap if this runsc has it, else ptrace), systrap, ptrace or kvm (used only if a probe container starts on it)"`
+	CgroupParent string `toml:"cgroup_parent"`
+}
+
 // CapacityConfig is what this node keeps for itself and whether it
 // overcommits.
 type CapacityConfig struct {
@@ -175,6 +184,7 @@ func DefaultConfig() Config {
 		Gateway:    GatewayConfig{Listen: "127.0.0.1:7780", BaseDomain: "vimana.localhost", ACMECacheDir: "acme"},
 		Metrics:    MetricsConfig{Listen: "127.0.0.1:7790"},
 		Sandbox:    SandboxConfig{Bridge: "vimana0", Subnet: "10.88.0.0/16", CgroupParent: "/vimana"},
+		GVisor:     GVisorConfig{Platform: "auto", CgroupParent: "/vimana-gvisor"},
 		Capacity:   CapacityConfig{ReservedCores: 1, ReservedMemory: "1GiB", Overcommit: 1},
 		Supervisor: SupervisorConfig{StopGrace: Duration{10 * time.Second}, BackoffBase: Duration{time.Second}, BackoffMax: Duration{time.Minute}},
 		Log:        LogConfig{Level: "info", Format: "text"},
@@ -239,6 +249,14 @@ func (c Config) Validate() error {
 	}
 	if !strings.HasPrefix(c.Sandbox.CgroupParent, "/") {
 		bad("sandbox", "cgroup_parent %q must be absolute", c.Sandbox.CgroupParent)
+	}
+	switch c.GVisor.Platform {
+	case "", "auto", "systrap", "ptrace", "kvm":
+	default:
+		bad("gvisor", "platform %q: want auto, systrap, ptrace or kvm", c.GVisor.Platform)
+	}
+	if c.GVisor.CgroupParent != "" && !strings.HasPrefix(c.GVisor.CgroupParent, "/") {
+		bad("gvisor", "cgroup_parent %q must be absolute", c.GVisor.CgroupParent)
 	}
 	if _, err := hac.ParseSize(c.Capacity.ReservedMemory); err != nil {
 		bad("capacity", "reserved_memory: %v", err)

@@ -98,8 +98,21 @@ func newProviderAgent(home string, cfg Config, key NodeKey, rep *resources.Repor
 	if err != nil {
 		return nil, fmt.Errorf("%w: config [provider]: stake: %v", hypercore.ErrInvalid, err)
 	}
+	// Offer only the levels that run here and that the market knows: a
+	// provider whose Probe fails (runsc missing, no KVM) is still built,
+	// but bidding with it would win leases it cannot run.
 	var isos []string
-	for iso := range provs {
+	for iso, p := range provs {
+		if !slices.Contains(market.Isolations(), string(iso)) {
+			continue
+		}
+		pctx, cancel := context.WithTimeout(context.Background(), resources.ProbeTimeout)
+		err := p.Probe(pctx)
+		cancel()
+		if err != nil {
+			log.Info("not offering isolation level", "isolation", iso, "reason", err)
+			continue
+		}
 		isos = append(isos, string(iso))
 	}
 	slices.Sort(isos)

@@ -27,7 +27,7 @@ type IsolationLevel struct {
 }
 
 // knownLevels are reported even when not built, weakest first.
-var knownLevels = []hypercore.Isolation{hypercore.IsolationSandbox, hypercore.IsolationGVisor, hypercore.IsolationMicroVM}
+var knownLevels = []hypercore.Isolation{hypercore.IsolationSandbox, hypercore.IsolationGVisor, hypercore.IsolationMicroVM, hypercore.IsolationFirecracker}
 
 // ProbeTimeout bounds one provider's Probe (the microvm probe boots a
 // guest, which takes seconds under TCG).

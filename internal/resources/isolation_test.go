@@ -25,7 +25,7 @@ func TestIsolation(t *testing.T) {
 		p.ProbeErr = fmt.Errorf("%w: runsc not found in PATH", hypercore.ErrUnavailable)
 		return p, nil
 	})
-	// microvm is left unregistered; two extra levels show ordering,
+	// microvm and firecracker are left unregistered; two extra levels show ordering,
 	// a failing factory and a probe that outlives the deadline.
 	hypercore.RegisterForTest(t, "zz-broken", func(string) (hypercore.Provider, error) {
 		return nil, fmt.Errorf("%w: state dir is read-only", hypercore.ErrPermission)
@@ -49,6 +49,7 @@ func TestIsolation(t *testing.T) {
 		{"sandbox", true, true, "", true},
 		{"gvisor", true, false, "unavailable: runsc not found in PATH", true},
 		{"microvm", false, false, "not built into this binary", false},
+		{"firecracker", false, false, "not built into this binary", false},
 		{"aa-hangs", true, false, "probe did not finish", true},
 		{"zz-broken", true, false, "provider setup failed: permission denied: state dir is read-only", false},
 	}

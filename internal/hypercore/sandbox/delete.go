@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/opencontainers/runc/libcontainer"
+	"github.com/vistara-labs/vimana/internal/hypercore/hostcgroup"
+	"github.com/vistara-labs/vimana/internal/hypercore/machinefs"
 	"golang.org/x/sys/unix"
 )
 
@@ -46,17 +48,17 @@ func (p *Provider) teardown(id string, m *meta) error {
 	_ = os.RemoveAll(filepath.Join(p.lcRoot(), id)) // a start that failed half-way
 	// libcontainer's Destroy leaves the per-id dirs on some v1
 	// controllers when it races with the exiting init; sweep them.
-	removeCgroupDirs(p.opts.CgroupParent, id)
+	hostcgroup.Remove(p.opts.CgroupParent, id)
 	if m != nil && m.Net != nil {
-		if err := p.net.unpublish(id, m.Net, m.Spec.Network.Egress, m.Ports); err != nil {
+		if err := p.net.Unpublish(id, m.Net, m.Spec.Network.Egress, m.Ports); err != nil {
 			errs = append(errs, err)
 		}
-		if err := p.net.detach(id, m.Net); err != nil {
+		if err := p.net.Detach(id, m.Net); err != nil {
 			errs = append(errs, err)
 		}
 	}
 	dir := p.machineDir(id)
-	if err := unmountRootFS(dir); err != nil {
+	if err := machinefs.Unmount(dir); err != nil {
 		errs = append(errs, err)
 	}
 	if len(errs) == 0 {

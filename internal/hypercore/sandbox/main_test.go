@@ -7,6 +7,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/vistara-labs/vimana/internal/hypercore/hostcgroup"
+	"github.com/vistara-labs/vimana/internal/hypercore/hostnet"
 )
 
 func TestMain(m *testing.M) {
@@ -51,7 +54,7 @@ func checkClean(t *testing.T, p *Provider, id string) {
 	if _, err := os.Stat(filepath.Join(p.lcRoot(), id)); !os.IsNotExist(err) {
 		t.Errorf("libcontainer state of %s still exists", id)
 	}
-	for _, d := range cgroupLeftovers(p.opts.CgroupParent, id, false) {
+	for _, d := range hostcgroup.Leftovers(p.opts.CgroupParent, id, false) {
 		t.Errorf("cgroup %s left behind", d)
 	}
 	mi, _ := os.ReadFile("/proc/1/mountinfo") // the host's view, whatever namespace this thread is in
@@ -60,12 +63,12 @@ func checkClean(t *testing.T, p *Provider, id string) {
 			t.Errorf("mount of %s left behind: %s", id, line)
 		}
 	}
-	if _, err := os.Stat("/sys/class/net/" + vethName(id)); err == nil {
+	if _, err := os.Stat("/sys/class/net/" + hostnet.VethName(id)); err == nil {
 		t.Errorf("veth of %s left behind", id)
 	}
-	if ents, _ := os.ReadDir(portsDir); len(ents) > 0 {
+	if ents, _ := os.ReadDir(hostnet.PortsDir); len(ents) > 0 {
 		for _, e := range ents {
-			if b, _ := os.ReadFile(filepath.Join(portsDir, e.Name())); string(b) == id {
+			if b, _ := os.ReadFile(filepath.Join(hostnet.PortsDir, e.Name())); string(b) == id {
 				t.Errorf("host port claim %s of %s left behind", e.Name(), id)
 			}
 		}

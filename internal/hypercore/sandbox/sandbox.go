@@ -7,7 +7,8 @@
 // default seccomp profile, no new privileges, Docker's capability set and
 // masked /proc paths (all from internal/hypercore/ocispec). Networking is a
 // veth per machine on the vimana bridge, isolated ports, NAT egress when
-// allowed and DNAT port publishing (net.go, firewall.go).
+// allowed and DNAT port publishing (internal/hypercore/hostnet, shared with
+// the gvisor provider).
 //
 // Only internal/node's builtins and tests import this package.
 package sandbox
@@ -23,12 +24,13 @@ import (
 	"sync"
 	"time"
 
-	"github.com/opencontainers/cgroups"
 	_ "github.com/opencontainers/cgroups/devices" // device rules in cgroups
 	"github.com/opencontainers/runc/libcontainer"
 	_ "github.com/opencontainers/runc/libcontainer/nsenter" // setns for exec (cgo)
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"github.com/vistara-labs/vimana/internal/hypercore"
+	"github.com/vistara-labs/vimana/internal/hypercore/hostnet"
+	"github.com/vistara-labs/vimana/internal/hypercore/logtail"
 )
 
 // Options configure the provider.
@@ -70,12 +72,12 @@ func (o *Options) fill() {
 type Provider struct {
 	dir  string
 	opts Options
-	net  *network
+	net  *hostnet.Network
 
 	mu       sync.Mutex
 	machines map[string]*machine // live handles, loaded lazily
 	metaMu   sync.Mutex          // serialises read-modify-write of meta.json
-	logw     logWatcher          // one inotify instance for every log follower
+	logw     logtail.Watcher     // one inotify instance for every log follower
 	views    viewCache           // State's decoded summaries of meta.json
 }
 
@@ -89,7 +91,7 @@ func New(dir string, opts Options) (*Provider, error) {
 			return nil, fmt.Errorf("sandbox state dir: %w", err)
 		}
 	}
-	n, err := newNetwork(opts.Bridge, opts.Subnet)
+	n, err := hostnet.New(opts.Bridge, opts.Subnet)
 	if err != nil {
 		return nil, err
 	}
@@ -120,7 +122,7 @@ func (p *Provider) Probe(ctx context.Context) error {
 	if _, err := os.Stat("/sys/fs/cgroup"); err != nil {
 		return fmt.Errorf("%w: no cgroup filesystem: %v", hypercore.ErrUnavailable, err)
 	}
-	if err := p.net.probe(); err != nil {
+	if err := p.net.Probe(); err != nil {
 		return fmt.Errorf("%w: %v", hypercore.ErrUnavailable, err)
 	}
 	return nil
@@ -142,7 +144,7 @@ type meta struct {
 	Spec      hypercore.MachineSpec `json:"spec"`
 	CreatedAt time.Time             `json:"created_at"`
 	StartedAt time.Time             `json:"started_at,omitzero"`
-	Net       *netState             `json:"net,omitempty"`
+	Net       *hostnet.State        `json:"net,omitempty"`
 	Ports     []hypercore.Port      `json:"ports,omitempty"`
 	Exit      *hypercore.ExitStatus `json:"exit,omitempty"`
 	OCI       *specs.Spec           `json:"oci"` // the runtime spec Start hands to libcontainer
@@ -204,6 +206,3 @@ func (p *Provider) List(ctx context.Context) ([]string, error) {
 	sort.Strings(ids)
 	return ids, nil
 }
-
-// cgroupsAvailable reports the hierarchy mode for docs and stats.
-func cgroupsV2() bool { return cgroups.IsCgroup2UnifiedMode() }

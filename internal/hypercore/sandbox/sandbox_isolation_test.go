@@ -83,12 +83,12 @@ func hostListener6(t *testing.T) int {
 // bridgeLinkLocal checks that the bridge has no IPv6 address and returns
 // the EUI-64 link-local address it would have.
 func bridgeLinkLocal(t *testing.T, p *Provider) string {
-	br, err := netlink.LinkByName(p.net.bridge)
+	br, err := netlink.LinkByName(p.net.Bridge())
 	if err != nil {
 		t.Fatal(err)
 	}
 	if addrs, _ := netlink.AddrList(br, netlink.FAMILY_V6); len(addrs) > 0 {
-		t.Errorf("bridge %s has IPv6 addresses %v: the IPv4 firewall does not cover them", p.net.bridge, addrs)
+		t.Errorf("bridge %s has IPv6 addresses %v: the IPv4 firewall does not cover them", p.net.Bridge(), addrs)
 	}
 	mac := br.Attrs().HardwareAddr
 	if len(mac) != 6 {
@@ -101,7 +101,7 @@ func bridgeLinkLocal(t *testing.T, p *Provider) string {
 func hostIP(t *testing.T, p *Provider) string {
 	addrs, _ := net.InterfaceAddrs()
 	for _, a := range addrs {
-		if ipn, ok := a.(*net.IPNet); ok && ipn.IP.To4() != nil && !ipn.IP.IsLoopback() && !p.net.subnet.Contains(ipn.IP) {
+		if ipn, ok := a.(*net.IPNet); ok && ipn.IP.To4() != nil && !ipn.IP.IsLoopback() && !p.net.Subnet().Contains(ipn.IP) {
 			return ipn.IP.String()
 		}
 	}
@@ -115,14 +115,14 @@ func TestIsolationHostUnreachable(t *testing.T) {
 	port := hostListener(t, "0.0.0.0:0")
 	lo := hostListener(t, "127.0.0.1:0")
 	egress := hypercore.Network{Egress: true}
-	if err := p.net.ensure(); err != nil {
+	if err := p.net.Ensure(); err != nil {
 		t.Fatal(err)
 	}
-	onBridge := hostListener(t, p.net.gw.String()+":0")
+	onBridge := hostListener(t, p.net.Gateway().String()+":0")
 	targets := map[string]string{
 		"host loopback (container's own lo)": fmt.Sprintf("127.0.0.1:%d", lo),
-		"bridge gateway, wildcard listener":  fmt.Sprintf("%s:%d", p.net.gw, port),
-		"bridge gateway, bound listener":     fmt.Sprintf("%s:%d", p.net.gw, onBridge),
+		"bridge gateway, wildcard listener":  fmt.Sprintf("%s:%d", p.net.Gateway(), port),
+		"bridge gateway, bound listener":     fmt.Sprintf("%s:%d", p.net.Gateway(), onBridge),
 		"host address":                       fmt.Sprintf("%s:%d", hostIP(t, p), port),
 	}
 

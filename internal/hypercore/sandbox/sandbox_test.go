@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/vistara-labs/vimana/internal/hypercore"
+	"github.com/vistara-labs/vimana/internal/hypercore/hostcgroup"
 	"github.com/vistara-labs/vimana/internal/hypercore/hypercoretest"
 )
 
@@ -101,7 +102,7 @@ func TestCgroupParentRemoved(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if len(cgroupLeftovers(parent, ids[0], true)) == 0 {
+	if len(hostcgroup.Leftovers(parent, ids[0], true)) == 0 {
 		t.Fatalf("no cgroup dirs under %s while machines run", parent)
 	}
 	for i, id := range ids {
@@ -109,7 +110,7 @@ func TestCgroupParentRemoved(t *testing.T) {
 			t.Fatal(err)
 		}
 		checkClean(t, p, id)
-		left := cgroupLeftovers(parent, id, true)
+		left := hostcgroup.Leftovers(parent, id, true)
 		if i == 0 && len(left) == 0 {
 			t.Errorf("parent %s removed while a machine still uses it", parent)
 		}
@@ -117,7 +118,7 @@ func TestCgroupParentRemoved(t *testing.T) {
 			t.Errorf("cgroup dirs left after the last delete: %v", left)
 		}
 	}
-	for _, r := range cgroupRoots() {
+	for _, r := range hostcgroup.Roots() {
 		top := filepath.Join(r, strings.Split(parent, "/")[1])
 		if _, err := os.Stat(top); err == nil {
 			t.Errorf("%s left behind", top)

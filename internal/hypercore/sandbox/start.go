@@ -17,6 +17,7 @@ import (
 	"github.com/opencontainers/runc/libcontainer/configs"
 	"github.com/opencontainers/runc/libcontainer/specconv"
 	"github.com/vistara-labs/vimana/internal/hypercore"
+	"github.com/vistara-labs/vimana/internal/hypercore/hostcgroup"
 	"golang.org/x/sys/unix"
 )
 
@@ -108,7 +109,7 @@ func (p *Provider) Start(ctx context.Context, id string) error {
 	}
 	// Start creates the namespaces and parks the init before exec, so the
 	// network is in place before the workload's first instruction.
-	unlock := lockCgroups(unix.LOCK_SH)
+	unlock := hostcgroup.Lock(unix.LOCK_SH)
 	err = c.Start(proc)
 	unlock()
 	if err != nil {
@@ -118,7 +119,7 @@ func (p *Provider) Start(ctx context.Context, id string) error {
 	if m.Net != nil {
 		pid, perr := proc.Pid()
 		if perr == nil {
-			perr = p.net.plumb(m.Net, pid)
+			perr = p.net.Plumb(m.Net, pid)
 		}
 		if perr != nil {
 			_ = c.Signal(syscall.SIGKILL)

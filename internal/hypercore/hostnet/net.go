@@ -1,4 +1,12 @@
-package sandbox
+// Package hostnet owns the host side of spacecore networking shared by the
+// namespace-based providers (sandbox, gvisor): the vimana bridge, address
+// leases (one file per address under /run/vimana/ipam), a veth pair per
+// machine moved into the machine's network namespace, and the iptables
+// firewall (isolation, NAT egress, DNAT port publishing, host port claims
+// under /run/vimana/ports).
+//
+// It imports only hypercore; providers import it, never the reverse.
+package hostnet
 
 import (
 	"crypto/sha256"
@@ -9,7 +17,6 @@ import (
 	"net"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 
@@ -24,8 +31,9 @@ import (
 // collide.
 const ipamDir = "/run/vimana/ipam"
 
-// network is the host side: the bridge, address leases, firewall.
-type network struct {
+// Network is the host side: the bridge, address leases, firewall. One value
+// per provider; every method is safe for concurrent use.
+type Network struct {
 	bridge string
 	subnet *net.IPNet
 	gw     net.IP
@@ -34,22 +42,25 @@ type network struct {
 	initErr error
 }
 
-// netState is what a machine's network holds (persisted in meta.json).
-type netState struct {
+// State is what a machine's network holds; providers persist it (the JSON
+// form is stable: it lives in their meta.json files).
+type State struct {
 	HostVeth string `json:"host_veth"` // host end on the bridge
 	IP       string `json:"ip"`
 }
 
-func newNetwork(bridge, cidr string) (*network, error) {
+// New describes the bridge and subnet; nothing is touched on the host until
+// the first Reserve (or Ensure).
+func New(bridge, cidr string) (*Network, error) {
 	_, subnet, err := net.ParseCIDR(cidr)
 	if err != nil || subnet.IP.To4() == nil {
-		return nil, fmt.Errorf("%w: sandbox subnet %q: want an IPv4 CIDR", hypercore.ErrInvalid, cidr)
+		return nil, fmt.Errorf("%w: machine subnet %q: want an IPv4 CIDR", hypercore.ErrInvalid, cidr)
 	}
 	if ones, _ := subnet.Mask.Size(); ones > 29 {
-		return nil, fmt.Errorf("%w: sandbox subnet %q is too small", hypercore.ErrInvalid, cidr)
+		return nil, fmt.Errorf("%w: machine subnet %q is too small", hypercore.ErrInvalid, cidr)
 	}
 	gw := nthIP(subnet, 1)
-	return &network{bridge: bridge, subnet: subnet, gw: gw}, nil
+	return &Network{bridge: bridge, subnet: subnet, gw: gw}, nil
 }
 
 func nthIP(n *net.IPNet, i uint32) net.IP {
@@ -59,20 +70,30 @@ func nthIP(n *net.IPNet, i uint32) net.IP {
 	return out
 }
 
-func (n *network) probe() error {
+// Bridge is the bridge's name.
+func (n *Network) Bridge() string { return n.bridge }
+
+// Subnet is the machines' subnet.
+func (n *Network) Subnet() *net.IPNet { return n.subnet }
+
+// Gateway is the bridge's address, the machines' default route.
+func (n *Network) Gateway() net.IP { return n.gw }
+
+// Probe reports whether network namespaces are available.
+func (n *Network) Probe() error {
 	if _, err := os.Stat("/proc/self/ns/net"); err != nil {
 		return fmt.Errorf("no network namespaces: %v", err)
 	}
 	return nil
 }
 
-// ensure creates the bridge and the base firewall chains once per process.
-func (n *network) ensure() error {
+// Ensure creates the bridge and the base firewall chains once per process.
+func (n *Network) Ensure() error {
 	n.once.Do(func() { n.initErr = n.setupHost() })
 	return n.initErr
 }
 
-func (n *network) setupHost() error {
+func (n *Network) setupHost() error {
 	br, err := netlink.LinkByName(n.bridge)
 	if err != nil {
 		la := netlink.NewLinkAttrs()
@@ -138,13 +159,14 @@ func pinBridgeMAC(br netlink.Link) error {
 	return nil
 }
 
-func vethName(id string) string {
+// VethName is the host end of id's veth pair (tests check it is gone).
+func VethName(id string) string {
 	h := sha256.Sum256([]byte(id))
 	return "vc" + hex.EncodeToString(h[:6])
 }
 
 // lease reserves a free address for id.
-func (n *network) lease(id string) (net.IP, error) {
+func (n *Network) lease(id string) (net.IP, error) {
 	ones, bits := n.subnet.Mask.Size()
 	size := uint32(1) << (bits - ones)
 	h := sha256.Sum256([]byte(id))
@@ -169,30 +191,41 @@ func (n *network) lease(id string) (net.IP, error) {
 	return nil, fmt.Errorf("%w: no free address in %s", hypercore.ErrResources, n.subnet)
 }
 
-func (n *network) release(ip string) {
+func (n *Network) release(ip string) {
 	if ip != "" {
 		_ = os.Remove(filepath.Join(ipamDir, n.bridge, ip))
 	}
 }
 
-// reserve leases an address for id (the namespace does not exist yet:
-// libcontainer creates it at Start, and plumb wires it up).
-func (n *network) reserve(id string) (*netState, error) {
-	if err := n.ensure(); err != nil {
-		return &netState{}, err
+// Reserve leases an address for id (the namespace may not exist yet: the
+// sandbox's libcontainer creates it at Start, and Plumb wires it up).
+func (n *Network) Reserve(id string) (*State, error) {
+	if err := n.Ensure(); err != nil {
+		return &State{}, err
 	}
 	ip, err := n.lease(id)
 	if err != nil {
-		return &netState{}, err
+		return &State{}, err
 	}
-	return &netState{IP: ip.String(), HostVeth: vethName(id)}, nil
+	return &State{IP: ip.String(), HostVeth: VethName(id)}, nil
 }
 
-// plumb puts eth0 into the network namespace of pid (the container's
+// Plumb puts eth0 into the network namespace of pid (the container's
 // init, created but not yet running the workload) and connects the host
 // end to the bridge. The namespace dies with the container, taking the
 // peer (and so the pair) with it.
-func (n *network) plumb(st *netState, pid int) error {
+func (n *Network) Plumb(st *State, pid int) error {
+	nsh, err := netns.GetFromPid(pid)
+	if err != nil {
+		return err
+	}
+	defer nsh.Close()
+	return n.PlumbNS(st, nsh)
+}
+
+// PlumbNS is Plumb into the network namespace nsh (e.g. one the provider
+// created and holds bind-mounted, as gvisor does).
+func (n *Network) PlumbNS(st *State, nsh netns.NsHandle) error {
 	host := st.HostVeth
 	peer := "vp" + host[2:]
 	la := netlink.NewLinkAttrs()
@@ -228,11 +261,6 @@ func (n *network) plumb(st *netState, pid int) error {
 	if err != nil {
 		return err
 	}
-	nsh, err := netns.GetFromPid(pid)
-	if err != nil {
-		return err
-	}
-	defer nsh.Close()
 	if err := netlink.LinkSetNsFd(pl, int(nsh)); err != nil {
 		return err
 	}
@@ -244,7 +272,7 @@ func (n *network) plumb(st *netState, pid int) error {
 	return n.configureInside(h, peer, net.ParseIP(st.IP))
 }
 
-func (n *network) configureInside(h *netlink.Handle, peer string, ip net.IP) error {
+func (n *Network) configureInside(h *netlink.Handle, peer string, ip net.IP) error {
 	l, err := h.LinkByName(peer)
 	if err != nil {
 		return err
@@ -268,9 +296,9 @@ func (n *network) configureInside(h *netlink.Handle, peer string, ip net.IP) err
 	return h.RouteAdd(&netlink.Route{LinkIndex: l.Attrs().Index, Gw: n.gw})
 }
 
-// detach removes the veth (if the namespace has not taken it already) and
+// Detach removes the veth (if the namespace has not taken it already) and
 // the address lease.
-func (n *network) detach(id string, st *netState) error {
+func (n *Network) Detach(id string, st *State) error {
 	var errs []error
 	if st.HostVeth != "" {
 		if l, err := netlink.LinkByName(st.HostVeth); err == nil {
@@ -282,5 +310,3 @@ func (n *network) detach(id string, st *netState) error {
 	n.release(st.IP)
 	return errors.Join(errs...)
 }
-
-func itoa(i int) string { return strconv.Itoa(i) }

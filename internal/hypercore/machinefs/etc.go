@@ -1,4 +1,4 @@
-package sandbox
+package machinefs
 
 import (
 	"bufio"
@@ -16,14 +16,14 @@ import (
 // systemd-resolved's 127.0.0.53), which a spacecore can never reach.
 var fallbackDNS = []string{"8.8.8.8", "1.1.1.1"}
 
-// etcMounts writes the machine's /etc/hosts, /etc/hostname and
+// EtcMounts writes the machine's /etc/hosts, /etc/hostname and
 // /etc/resolv.conf into rwDir (on the machine's tmpfs, so a workload that
 // rewrites them is bounded by the disk limit like any other write) and
 // returns the bind mounts placing them in the container. Bind mounts,
-// rather than writes into the merged rootfs, because libcontainer resolves
-// their destinations inside the rootfs: an image whose /etc is a symlink
+// rather than writes into the merged rootfs, because the runtime
+// (libcontainer, runsc's gofer) resolves their destinations inside the rootfs: an image whose /etc is a symlink
 // cannot redirect them onto the host.
-func etcMounts(rwDir, hostname, ip string, dns []string) ([]specs.Mount, error) {
+func EtcMounts(rwDir, hostname, ip string, dns []string) ([]specs.Mount, error) {
 	dir := filepath.Join(rwDir, "etc")
 	if err := os.Mkdir(dir, 0o755); err != nil {
 		return nil, err
@@ -72,7 +72,7 @@ func resolvConf(dns []string) []byte {
 			fields := strings.Fields(line)
 			switch {
 			case len(fields) >= 2 && fields[0] == "nameserver":
-				// Machines have IPv4 only (see net.go), and never the host's
+				// Machines have IPv4 only (see internal/hypercore/hostnet), and never the host's
 				// loopback.
 				if ip := net.ParseIP(fields[1]); ip == nil || ip.To4() == nil || ip.IsLoopback() {
 					continue

@@ -1,4 +1,4 @@
-package sandbox
+package hostnet
 
 import (
 	"fmt"
@@ -27,7 +27,7 @@ func TestAutoPortsAvoidEphemeralRange(t *testing.T) {
 	id := fmt.Sprintf("porttest-%d", time.Now().UnixNano()%1e9)
 	seen := map[int]bool{}
 	for i := 0; i < 8; i++ {
-		hp, err := reservePort(id, hypercore.Port{Port: 80, Protocol: "tcp", HostIP: "127.0.0.1"})
+		hp, err := ReservePort(id, hypercore.Port{Port: 80, Protocol: "tcp", HostIP: "127.0.0.1"})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -1,4 +1,4 @@
-package sandbox
+package hostnet
 
 import (
 	"bytes"
@@ -54,7 +54,7 @@ func iptables(args ...string) error {
 	return nil
 }
 
-func (n *network) baseRules() error {
+func (n *Network) baseRules() error {
 	if _, err := exec.LookPath("iptables-restore"); err != nil {
 		return fmt.Errorf("%w: iptables-restore not found (install iptables)", hypercore.ErrUnavailable)
 	}
@@ -137,11 +137,11 @@ func machineRules(op, id, ip string, egress bool, ports []hypercore.Port) string
 	return b.String()
 }
 
-// publish resolves host ports (0 = pick a free one), refuses ports that
+// Publish resolves host ports (0 = pick a free one), refuses ports that
 // are taken, and installs id's rules. On error it returns the ports
 // claimed so far (the caller's teardown releases them) and no rule is in
 // place: the rules go in as one batch after every port is claimed.
-func (n *network) publish(id string, st *netState, nw hypercore.Network) ([]hypercore.Port, error) {
+func (n *Network) Publish(id string, st *State, nw hypercore.Network) ([]hypercore.Port, error) {
 	var ports []hypercore.Port
 	for _, p := range nw.Ports {
 		if p.Protocol == "" {
@@ -156,7 +156,7 @@ func (n *network) publish(id string, st *netState, nw hypercore.Network) ([]hype
 		if p.HostIP != "" && net.ParseIP(p.HostIP).To4() == nil {
 			return ports, fmt.Errorf("%w: host ip %q: want an IPv4 address", hypercore.ErrInvalid, p.HostIP)
 		}
-		hp, err := reservePort(id, p)
+		hp, err := ReservePort(id, p)
 		if err != nil {
 			return ports, err
 		}
@@ -173,9 +173,9 @@ func (n *network) publish(id string, st *netState, nw hypercore.Network) ([]hype
 	return ports, nil
 }
 
-// unpublish removes id's rules: first as one batch, and rule by rule if
+// Unpublish removes id's rules: first as one batch, and rule by rule if
 // the batch fails (e.g. a rule was already gone after a crash).
-func (n *network) unpublish(id string, st *netState, egress bool, ports []hypercore.Port) error {
+func (n *Network) Unpublish(id string, st *State, egress bool, ports []hypercore.Port) error {
 	if st == nil || st.IP == "" {
 		return nil
 	}

@@ -1,4 +1,4 @@
-package sandbox
+package hostnet
 
 import (
 	"errors"
@@ -12,21 +12,21 @@ import (
 	"github.com/vistara-labs/vimana/internal/hypercore"
 )
 
-// portsDir holds one claim file per published host port
+// PortsDir holds one claim file per published host port
 // ("<proto>-<port>", created O_EXCL, holding the machine id), shared by
 // every vimana process on the host. A DNAT rule does not bind the port,
 // so binding alone cannot tell that another spacecore already publishes
 // it; the claim can.
-const portsDir = "/run/vimana/ports"
+const PortsDir = "/run/vimana/ports"
 
 func claimPath(proto string, port int) string {
-	return filepath.Join(portsDir, proto+"-"+strconv.Itoa(port))
+	return filepath.Join(PortsDir, proto+"-"+strconv.Itoa(port))
 }
 
 // claimPort records that id publishes port; false when another machine
 // holds it.
 func claimPort(id, proto string, port int) (bool, error) {
-	if err := os.MkdirAll(portsDir, 0o700); err != nil {
+	if err := os.MkdirAll(PortsDir, 0o700); err != nil {
 		return false, err
 	}
 	f, err := os.OpenFile(claimPath(proto, port), os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
@@ -56,12 +56,12 @@ const (
 	AutoPortMax = 29999
 )
 
-// reservePort claims the host port of p for id (picking a free one when
+// ReservePort claims the host port of p for id (picking a free one when
 // HostPort is 0) after checking that no host socket has it bound: a DNAT
 // rule would otherwise silently steal a host service's traffic. A service
 // that binds the port later is not prevented (documented in
 // docs/sandbox.md).
-func reservePort(id string, p hypercore.Port) (int, error) {
+func ReservePort(id string, p hypercore.Port) (int, error) {
 	auto := p.HostPort == 0
 	for try := 0; try < 64; try++ {
 		q := p
