@@ -129,8 +129,9 @@ func DevnetUp(ctx context.Context, dir string, o DevnetOptions) (*Devnet, error)
 		ready := true
 		for _, nd := range d.Nodes {
 			if !nd.Alive {
+				tail := logTail(nd.Log, 15)
 				d.Down()
-				return nil, fmt.Errorf("devnet node %d exited; see %s", nd.Index, nd.Log)
+				return nil, fmt.Errorf("devnet node %d exited; see %s; it ended with:\n%s", nd.Index, nd.Log, tail)
 			}
 			ready = ready && nd.Height >= 2
 		}
@@ -410,4 +411,18 @@ func PurgeMachines(ctx context.Context, home string) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// logTail returns up to n last lines of the file at path, for errors that
+// point at a log which may be gone by the time someone reads it.
+func logTail(path string, n int) string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "  (" + err.Error() + ")"
+	}
+	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return "  " + strings.Join(lines, "\n  ")
 }
