@@ -1,0 +1,171 @@
+package objects
+
+import (
+	"bytes"
+	"context"
+	"crypto/md5"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"testing"
+	"time"
+
+	"github.com/vistara-labs/vimana/internal/storage"
+	"github.com/vistara-labs/vimana/internal/storage/index"
+	"github.com/vistara-labs/vimana/internal/wallet"
+)
+
+var ctx = context.Background()
+
+// testClient is a client on 6 DirStore "providers" with 4 KiB segments,
+// so small objects span many segments.
+func testClient(t testing.TB) *Client {
+	t.Helper()
+	home := t.TempDir()
+	cfg := DefaultConfig()
+	cfg.SegmentSize = storage.LeafSize
+	c, err := Open(home, cfg, bytes.Repeat([]byte{3}, 32))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.CreateBucket(ctx, "bkt", index.BucketConfig{Params: cfg.Params()}); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func data(n int) []byte {
+	b := make([]byte, n)
+	r := rand.New(rand.NewPCG(uint64(n), 9))
+	for i := range b {
+		b[i] = byte(r.Uint32())
+	}
+	return b
+}
+
+func TestStoreObjectsRoundTripAndRanges(t *testing.T) {
+	c := testClient(t)
+	for _, n := range []int{0, 1, 4096, 4097, 3*4096 + 17} {
+		want := data(n)
+		key := fmt.Sprintf("dir/obj-%d", n)
+		e, err := c.Put(ctx, "bkt", key, bytes.NewReader(want), PutOptions{ContentType: "application/x-test", Metadata: map[string]string{"a": "b"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		sum := md5.Sum(want)
+		if e.ETag != hex.EncodeToString(sum[:]) || e.Size != int64(n) {
+			t.Fatalf("%d: etag %s size %d", n, e.ETag, e.Size)
+		}
+		var got bytes.Buffer
+		if _, err := c.Get(ctx, "bkt", key, &got, nil); err != nil || !bytes.Equal(got.Bytes(), want) {
+			t.Fatalf("%d: get %v (%d bytes)", n, err, got.Len())
+		}
+		for _, r := range [][2]int64{{0, 1}, {1, 4095}, {4095, 2}, {4096, 4096}, {int64(n) / 2, -1}, {0, int64(n) + 10}} {
+			if r[0] > int64(n) {
+				continue
+			}
+			got.Reset()
+			if err := c.ReadRange(ctx, e, &got, r[0], r[1], nil); err != nil {
+				t.Fatalf("%d range %v: %v", n, r, err)
+			}
+			end := int64(n)
+			if r[1] >= 0 && r[0]+r[1] < end {
+				end = r[0] + r[1]
+			}
+			if !bytes.Equal(got.Bytes(), want[r[0]:end]) {
+				t.Fatalf("%d range %v: %d bytes, wrong", n, r, got.Len())
+			}
+		}
+	}
+	if _, err := c.Get(ctx, "bkt", "missing", &bytes.Buffer{}, nil); !IsNotFound(err) {
+		t.Fatalf("missing: %v", err)
+	}
+}
+
+func TestStoreObjectsMultipartAndCopy(t *testing.T) {
+	c := testClient(t)
+	id, err := c.CreateUpload(ctx, "bkt", "big", PutOptions{ContentType: "text/plain"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p1, p2 := data(9000), data(5000)
+	e1, err := c.UploadPart(ctx, "bkt", id, 1, bytes.NewReader(p1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e2, err := c.UploadPart(ctx, "bkt", id, 2, bytes.NewReader(p2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Complete(ctx, "bkt", id, []Completed{{2, e2.ETag}, {1, e1.ETag}}); !errors.Is(err, ErrInvalidPart) {
+		t.Fatalf("out of order: %v", err)
+	}
+	if _, err := c.Complete(ctx, "bkt", id, []Completed{{1, "00"}}); !errors.Is(err, ErrInvalidPart) {
+		t.Fatalf("bad etag: %v", err)
+	}
+	e, err := c.Complete(ctx, "bkt", id, []Completed{{1, e1.ETag}, {2, `"` + e2.ETag + `"`}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := append(append([]byte{}, p1...), p2...)
+	var got bytes.Buffer
+	if err := c.ReadRange(ctx, e, &got, 8000, 3000, nil); err != nil || !bytes.Equal(got.Bytes(), want[8000:11000]) {
+		t.Fatalf("range across parts: %v", err)
+	}
+	if len(e.ETag) < 3 || e.ETag[len(e.ETag)-2:] != "-2" {
+		t.Fatalf("multipart etag %s", e.ETag)
+	}
+	if _, err := c.Copy(ctx, "bkt", "big", "bkt", "copy", CopyOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	got.Reset()
+	if _, err := c.Get(ctx, "bkt", "copy", &got, nil); err != nil || !bytes.Equal(got.Bytes(), want) {
+		t.Fatalf("copy: %v", err)
+	}
+}
+
+func TestStoreObjectsGrant(t *testing.T) {
+	k, _ := wallet.FromSeed(bytes.Repeat([]byte{1}, 32))
+	other, _ := wallet.FromSeed(bytes.Repeat([]byte{2}, 32))
+	now := time.Unix(1_700_000_000, 0)
+	tok, err := SignGrant(k, "bkt", "a/b", now.Add(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, err := VerifyGrant(tok, k.PubKey(), now, wallet.Verify)
+	if err != nil || g.Bucket != "bkt" || g.Key != "a/b" {
+		t.Fatalf("verify: %v %+v", err, g)
+	}
+	if _, err := VerifyGrant(tok, k.PubKey(), now.Add(2*time.Hour), wallet.Verify); !errors.Is(err, ErrGrant) {
+		t.Fatalf("expired: %v", err)
+	}
+	if _, err := VerifyGrant(tok, other.PubKey(), now, wallet.Verify); !errors.Is(err, ErrGrant) {
+		t.Fatalf("other owner: %v", err)
+	}
+	forged, _ := SignGrant(other, "bkt", "a/b", now.Add(time.Hour))
+	if _, err := VerifyGrant(forged, k.PubKey(), now, wallet.Verify); !errors.Is(err, ErrGrant) {
+		t.Fatalf("forged: %v", err)
+	}
+	// The body is bound by the signature: change the key, keep the signature.
+	tampered, _ := SignGrant(k, "bkt", "a/c", now.Add(time.Hour))
+	body := tampered[:bytes.IndexByte([]byte(tampered), '.')]
+	sig := tok[bytes.IndexByte([]byte(tok), '.'):]
+	if _, err := VerifyGrant(body+sig, k.PubKey(), now, wallet.Verify); !errors.Is(err, ErrGrant) {
+		t.Fatalf("tampered: %v", err)
+	}
+}
+
+func FuzzStoreGrantParse(f *testing.F) {
+	k, _ := wallet.FromSeed(bytes.Repeat([]byte{1}, 32))
+	tok, _ := SignGrant(k, "bkt", "key", time.Unix(2_000_000_000, 0))
+	for _, s := range []string{tok, "", ".", "a.b", tok + "x", "eyJ2IjoxfQ.AA"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		g, err := VerifyGrant(s, k.PubKey(), time.Unix(1_700_000_000, 0), wallet.Verify)
+		if err == nil && (g.Bucket != "bkt" || g.Key != "key") {
+			t.Fatalf("accepted a forged grant %+v", g)
+		}
+	})
+}
