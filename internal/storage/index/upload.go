@@ -134,4 +134,3 @@ func (ix *Index) AbortUpload(ctx context.Context, bucket, uploadID string) (*Upl
 	})
 	return gone, err
 }
-
