@@ -339,4 +339,3 @@ func (b *Backend) CopyObject(ctx context.Context, in s3response.CopyObjectInput)
 	}
 	return s3response.CopyObjectOutput{CopyObjectResult: &s3response.CopyObjectResult{ETag: ptr(quote(e.ETag)), LastModified: ptr(e.Created)}}, nil
 }
-

@@ -463,4 +463,3 @@ func FuzzS3ContinuationToken(f *testing.F) {
 		}
 	})
 }
-

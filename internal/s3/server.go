@@ -47,7 +47,7 @@ type Config struct {
 	Listen  string // host:port; port 0 picks a free one
 	Creds   Credentials
 	Backend *Backend
-	Region  string          // default us-east-1
+	Region  string            // default us-east-1
 	Owner   ed25519.PublicKey // grants must be signed by this key
 	// Ready, if set, is called with the address once the gateway accepts
 	// connections.
