@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/gofiber/fiber/v3"
+	"github.com/versity/versitygw/auth"
 	"github.com/versity/versitygw/embedgw"
 	"github.com/versity/versitygw/s3api"
 	"github.com/vistara-labs/vimana/internal/storage/objects"
@@ -74,8 +75,11 @@ func Serve(ctx context.Context, cfg Config) error {
 		opts = append(opts, s3api.WithOnListen(func() { cfg.Ready(addr) }))
 	}
 	return embedgw.RunVersityGW(ctx, cfg.Backend, &embedgw.Config{
-		RootUserAccess:    cfg.Creds.AccessKey,
-		RootUserSecret:    cfg.Creds.SecretKey,
+		RootUserAccess: cfg.Creds.AccessKey,
+		RootUserSecret: cfg.Creds.SecretKey,
+		// Single account, given explicitly: versitygw's default path
+		// prints a notice on stdout (which -o json owns).
+		IAMService:        auth.NewIAMServiceSingle(auth.Account{Access: cfg.Creds.AccessKey, Secret: cfg.Creds.SecretKey, Role: auth.RoleAdmin}),
 		Region:            region,
 		Ports:             []string{addr},
 		MaxConnections:    1024,
