@@ -18,6 +18,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"sync"
 
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
@@ -254,15 +255,9 @@ func (b *Backend) GetObject(ctx context.Context, in *s3.GetObjectInput) (*s3.Get
 	if err != nil {
 		return nil, err
 	}
-	// The body is read after this returns, outside the request's context:
-	// the read stops when versitygw closes the body.
-	rctx, cancel := context.WithCancel(context.Background())
-	pr, pw := io.Pipe()
-	go func() {
-		pw.CloseWithError(b.C.ReadRange(rctx, e, pw, off, n, nil))
-	}()
+	bd := &body{read: func(ctx context.Context, w io.Writer) error { return b.C.ReadRange(ctx, e, w, off, n, nil) }}
 	out := &s3.GetObjectOutput{
-		Body: &body{PipeReader: pr, cancel: cancel}, ContentLength: ptr(n), ContentType: nonEmpty(e.ContentType),
+		Body: bd, ContentLength: ptr(n), ContentType: nonEmpty(e.ContentType),
 		ETag: ptr(quote(e.ETag)), LastModified: ptr(e.Created), Metadata: e.Metadata, AcceptRanges: ptr("bytes"),
 		StorageClass: types.StorageClassStandard,
 	}
@@ -272,14 +267,68 @@ func (b *Backend) GetObject(ctx context.Context, in *s3.GetObjectInput) (*s3.Get
 	return out, nil
 }
 
+// body streams an object as versitygw sends it, after the handler has
+// returned (so outside the request's context; Close stops it). fasthttp
+// copies a body that is an io.WriterTo with WriteTo: the pipeline then
+// writes decoded segments straight into the connection's writer. Read is
+// the fallback, through a pipe fed by a goroutine.
 type body struct {
-	*io.PipeReader
+	read   func(ctx context.Context, w io.Writer) error
+	once   sync.Once
+	ctx    context.Context
 	cancel context.CancelFunc
+	pr     *io.PipeReader
+	used   bool
+}
+
+func (b *body) init() {
+	b.once.Do(func() { b.ctx, b.cancel = context.WithCancel(context.Background()) })
+}
+
+// WriteTo implements io.WriterTo.
+func (b *body) WriteTo(w io.Writer) (int64, error) {
+	b.init()
+	if b.used {
+		return 0, errors.New("s3: body read twice")
+	}
+	b.used = true
+	cw := &counter{w: w}
+	err := b.read(b.ctx, cw)
+	return cw.n, err
+}
+
+func (b *body) Read(p []byte) (int, error) {
+	b.init()
+	if b.pr == nil {
+		if b.used {
+			return 0, errors.New("s3: body read twice")
+		}
+		b.used = true
+		pr, pw := io.Pipe()
+		b.pr = pr
+		go func() { pw.CloseWithError(b.read(b.ctx, pw)) }()
+	}
+	return b.pr.Read(p)
 }
 
 func (b *body) Close() error {
+	b.init()
 	b.cancel()
-	return b.PipeReader.Close()
+	if b.pr != nil {
+		return b.pr.Close()
+	}
+	return nil
+}
+
+type counter struct {
+	w io.Writer
+	n int64
+}
+
+func (c *counter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n += int64(n)
+	return n, err
 }
 
 // DeleteObject implements backend.Backend. Deleting a missing key

@@ -123,13 +123,10 @@ func (cfg *Config) grantHandler(c fiber.Ctx) error {
 	} else if err != nil {
 		return c.Status(fiber.StatusInternalServerError).SendString("internal error\n")
 	}
-	rctx, cancel := context.WithCancel(context.Background())
-	pr, pw := io.Pipe()
-	go func() { pw.CloseWithError(b.C.ReadRange(rctx, e, pw, 0, -1, nil)) }()
 	if e.ContentType != "" {
 		c.Set(fiber.HeaderContentType, e.ContentType)
 	}
 	c.Set(fiber.HeaderETag, quote(e.ETag))
-	c.RequestCtx().SetBodyStream(&body{PipeReader: pr, cancel: cancel}, int(e.Size))
+	c.RequestCtx().SetBodyStream(&body{read: func(ctx context.Context, w io.Writer) error { return b.C.ReadRange(ctx, e, w, 0, -1, nil) }}, int(e.Size))
 	return nil
 }
