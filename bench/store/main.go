@@ -20,6 +20,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"runtime/pprof"
 	"sort"
 	"time"
 
@@ -41,8 +42,17 @@ func main() {
 	ttfbN := flag.Int("ttfb", 200, "4 KiB GETs per path for time to first byte")
 	signed := flag.Bool("signed-payload", false, "sign the S3 payload (SHA-256 on client and gateway) instead of UNSIGNED-PAYLOAD")
 	dir := flag.String("dir", "", "where the piece stores go (default: a temporary directory, removed at the end)")
+	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
 	flag.Parse()
 	log.SetFlags(0)
+	if *cpuprofile != "" {
+		f, err := os.Create(*cpuprofile)
+		if err != nil {
+			log.Fatal(err)
+		}
+		pprof.StartCPUProfile(f)
+		defer pprof.StopCPUProfile()
+	}
 
 	root := *dir
 	if root == "" {

@@ -88,12 +88,13 @@ func (c *Client) store(ctx context.Context, cfg index.BucketConfig, r io.Reader,
 	if err != nil {
 		return nil, "", err
 	}
-	h := md5.New()
-	obj, err := storage.Put(ctx, io.TeeReader(r, h), stores, c.master, cfg.Params, progress)
+	h := newAsyncMD5(r, min(cfg.Params.SegmentSize, 64<<20))
+	defer h.stop()
+	obj, err := storage.Put(ctx, h, stores, c.master, cfg.Params, progress)
 	if err != nil {
 		return nil, "", err
 	}
-	return obj, hex.EncodeToString(h.Sum(nil)), nil
+	return obj, h.sum(), nil
 }
 
 // Put stores r as bucket/key, replacing any object there.
