@@ -19,6 +19,7 @@
 package index
 
 import (
+	"bytes"
 	"context"
 	"crypto/hmac"
 	"crypto/rand"
@@ -110,6 +111,20 @@ type Index struct {
 	open    func(ad, sealed []byte) ([]byte, error)
 	nameKey []byte
 	mu      sync.Mutex // serializes read-modify-write in this process
+
+	// cache holds the last decrypted document per blob with the sealed
+	// bytes it came from: a read whose blob is byte-identical skips the
+	// decryption and JSON decoding (the O(objects) part of a lookup).
+	// Cached documents are shared and never mutated: update decodes its
+	// own copy.
+	cacheMu sync.Mutex
+	cache   map[string]cached
+}
+
+type cached struct {
+	raw []byte
+	d   *doc
+	v   uint64
 }
 
 // New returns the index kept in st, encrypted with keys derived from
@@ -123,7 +138,7 @@ func New(st Store, master []byte) (*Index, error) {
 	if err != nil {
 		return nil, err
 	}
-	ix := &Index{st: st, nameKey: derive(master, "name")}
+	ix := &Index{st: st, nameKey: derive(master, "name"), cache: map[string]cached{}}
 	ix.seal = func(ad, plain []byte) ([]byte, error) {
 		nonce := make([]byte, aead.NonceSize(), aead.NonceSize()+len(plain)+aead.Overhead())
 		if _, err := rand.Read(nonce); err != nil {
@@ -164,10 +179,20 @@ func blobAD(name string, version uint64) []byte {
 }
 
 // load reads and decrypts a bucket; version 0 with ErrNotFound if absent.
-func (ix *Index) load(ctx context.Context, name string) (*doc, uint64, error) {
+// shared allows the cached document (read-only callers).
+func (ix *Index) load(ctx context.Context, name string, shared bool) (*doc, uint64, error) {
 	b, err := ix.st.Read(ctx, name)
 	if err != nil {
 		return nil, 0, err
+	}
+	useCache := shared
+	if useCache {
+		ix.cacheMu.Lock()
+		c, ok := ix.cache[name]
+		ix.cacheMu.Unlock()
+		if ok && bytes.Equal(c.raw, b) {
+			return c.d, c.v, nil
+		}
 	}
 	if len(b) < headerSize {
 		return nil, 0, ErrCorrupt
@@ -180,6 +205,11 @@ func (ix *Index) load(ctx context.Context, name string) (*doc, uint64, error) {
 	d := new(doc)
 	if err := json.Unmarshal(plain, d); err != nil {
 		return nil, 0, fmt.Errorf("bucket blob %s: %w: %v", name, ErrCorrupt, err)
+	}
+	if useCache {
+		ix.cacheMu.Lock()
+		ix.cache[name] = cached{raw: b, d: d, v: v}
+		ix.cacheMu.Unlock()
 	}
 	return d, v, nil
 }
@@ -205,7 +235,7 @@ func (ix *Index) update(ctx context.Context, bucket string, fn func(d *doc) erro
 	}
 	defer unlock()
 	name := ix.blobName(bucket)
-	d, v, err := ix.load(ctx, name)
+	d, v, err := ix.load(ctx, name, false)
 	if err != nil {
 		if errors.Is(err, ErrNotFound) {
 			return fmt.Errorf("bucket %q: %w", bucket, ErrNotFound)
@@ -231,8 +261,9 @@ func (ix *Index) lock(ctx context.Context) (func(), error) {
 	return ix.mu.Unlock, nil
 }
 
+// view loads a bucket for reading: the result may be shared, never modify it.
 func (ix *Index) view(ctx context.Context, bucket string) (*doc, error) {
-	d, _, err := ix.load(ctx, ix.blobName(bucket))
+	d, _, err := ix.load(ctx, ix.blobName(bucket), true)
 	if errors.Is(err, ErrNotFound) {
 		return nil, fmt.Errorf("bucket %q: %w", bucket, ErrNotFound)
 	}
@@ -276,7 +307,7 @@ func (ix *Index) CreateBucket(ctx context.Context, bucket string, cfg BucketConf
 	}
 	defer unlock()
 	name := ix.blobName(bucket)
-	if _, _, err := ix.load(ctx, name); err == nil {
+	if _, _, err := ix.load(ctx, name, false); err == nil {
 		return fmt.Errorf("bucket %q: %w", bucket, ErrAlreadyExists)
 	} else if !errors.Is(err, ErrNotFound) {
 		return err
@@ -292,7 +323,7 @@ func (ix *Index) DeleteBucket(ctx context.Context, bucket string) error {
 	}
 	defer unlock()
 	name := ix.blobName(bucket)
-	d, _, err := ix.load(ctx, name)
+	d, _, err := ix.load(ctx, name, false)
 	if errors.Is(err, ErrNotFound) {
 		return fmt.Errorf("bucket %q: %w", bucket, ErrNotFound)
 	} else if err != nil {
@@ -331,7 +362,7 @@ func (ix *Index) Buckets(ctx context.Context) ([]Bucket, error) {
 	}
 	var out []Bucket
 	for _, n := range names {
-		d, _, err := ix.load(ctx, n)
+		d, _, err := ix.load(ctx, n, true)
 		if errors.Is(err, ErrCorrupt) || errors.Is(err, ErrNotFound) {
 			continue
 		}
@@ -382,7 +413,8 @@ func (ix *Index) Get(ctx context.Context, bucket, key string) (*Entry, error) {
 	if !found {
 		return nil, fmt.Errorf("object %s/%s: %w", bucket, key, ErrNotFound)
 	}
-	return &d.Objects[i], nil
+	e := d.Objects[i] // a copy: d may be shared
+	return &e, nil
 }
 
 // Delete removes an object and returns its entry.

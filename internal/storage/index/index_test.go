@@ -310,3 +310,19 @@ func TestStoreIndexUploads(t *testing.T) {
 		t.Fatalf("completed object: %v", err)
 	}
 }
+
+func TestStoreIndexCacheNeverStale(t *testing.T) {
+	ix, st := testIndex(t)
+	ix.CreateBucket(ctx, "cache", cfg(), time.Now())
+	ix.Put(ctx, "cache", Entry{Key: "k", Size: 1})
+	e, _ := ix.Get(ctx, "cache", "k") // now cached
+	e.Size = 99                        // callers get copies
+	if again, _ := ix.Get(ctx, "cache", "k"); again.Size != 1 {
+		t.Fatalf("cached entry was modified through a returned copy: %d", again.Size)
+	}
+	other, _ := New(st, bytes.Repeat([]byte{7}, storage.KeySize)) // another process
+	other.Put(ctx, "cache", Entry{Key: "k", Size: 2})
+	if e, _ := ix.Get(ctx, "cache", "k"); e.Size != 2 {
+		t.Fatalf("stale read after another writer: %d", e.Size)
+	}
+}

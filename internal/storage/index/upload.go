@@ -73,7 +73,8 @@ func (ix *Index) GetUpload(ctx context.Context, bucket, uploadID string) (*Uploa
 	if err != nil {
 		return nil, err
 	}
-	return &d.Uploads[i], nil
+	u := d.Uploads[i] // a copy: d may be shared
+	return &u, nil
 }
 
 // Uploads lists pending uploads whose key has prefix, sorted by key then id.
