@@ -316,7 +316,7 @@ func TestStoreIndexCacheNeverStale(t *testing.T) {
 	ix.CreateBucket(ctx, "cache", cfg(), time.Now())
 	ix.Put(ctx, "cache", Entry{Key: "k", Size: 1})
 	e, _ := ix.Get(ctx, "cache", "k") // now cached
-	e.Size = 99                        // callers get copies
+	e.Size = 99                       // callers get copies
 	if again, _ := ix.Get(ctx, "cache", "k"); again.Size != 1 {
 		t.Fatalf("cached entry was modified through a returned copy: %d", again.Size)
 	}
