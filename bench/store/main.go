@@ -198,8 +198,14 @@ func main() {
 		io.Copy(io.Discard, out.Body)
 		out.Body.Close()
 	}
-	fmt.Printf("4 KiB TTFB objects.Client.Get: %s\n", stats.Summarize(direct))
-	fmt.Printf("4 KiB TTFB S3 GetObject:       %s\n", stats.Summarize(gw))
+	us := func(d time.Duration) string { return fmt.Sprintf("%.0f µs", float64(d.Nanoseconds())/1e3) }
+	for _, row := range []struct {
+		name string
+		s    []time.Duration
+	}{{"objects.Client.Get", direct}, {"S3 GetObject", gw}} {
+		sum := stats.Summarize(row.s)
+		fmt.Printf("4 KiB TTFB %-20s n=%d p50=%s p90=%s p99=%s\n", row.name, sum.N, us(sum.P50), us(sum.P90), us(sum.P99))
+	}
 }
 
 type firstByte struct{ at time.Time }

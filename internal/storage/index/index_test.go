@@ -109,7 +109,7 @@ func reference(keys []string, o ListOptions) ListResult {
 	}
 	var r ListResult
 	for i, it := range items {
-		if i == o.MaxKeys {
+		if i >= o.MaxKeys {
 			r.Truncated = i > 0
 			break
 		}
@@ -325,4 +325,28 @@ func TestStoreIndexCacheNeverStale(t *testing.T) {
 	if e, _ := ix.Get(ctx, "cache", "k"); e.Size != 2 {
 		t.Fatalf("stale read after another writer: %d", e.Size)
 	}
+}
+
+// FuzzStoreIndexList checks List against the reference listing for
+// arbitrary prefix, delimiter, marker and page size over a fixed key set.
+func FuzzStoreIndexList(f *testing.F) {
+	keys := []string{"a", "a/", "a/1", "a/b/c", "ab", "b", "b/é", "é", "é/x", "z//y"}
+	slices.Sort(keys) // byte order: "é" sorts after "z"
+	var entries []Entry
+	for _, k := range keys {
+		entries = append(entries, Entry{Key: k})
+	}
+	f.Add("", "/", "", 2)
+	f.Add("a", "/", "a/", 1)
+	f.Add("é", "", "", 0)
+	f.Add("", "//", "z", 5)
+	f.Fuzz(func(t *testing.T, prefix, delim, marker string, maxKeys int) {
+		o := ListOptions{Prefix: prefix, Delimiter: delim, Marker: marker, MaxKeys: maxKeys % 20}
+		got, want := list(entries, o), reference(keys, o)
+		if !slices.Equal(keysOf(got.Objects), keysOf(want.Objects)) || !slices.Equal(got.CommonPrefixes, want.CommonPrefixes) ||
+			got.Truncated != want.Truncated || got.NextMarker != want.NextMarker {
+			t.Fatalf("%+v: got %v %v %v %q want %v %v %v %q", o, keysOf(got.Objects), got.CommonPrefixes, got.Truncated, got.NextMarker,
+				keysOf(want.Objects), want.CommonPrefixes, want.Truncated, want.NextMarker)
+		}
+	})
 }
