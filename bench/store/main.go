@@ -147,7 +147,7 @@ func main() {
 		if err != nil {
 			log.Fatal(err)
 		}
-		n, err := io.Copy(io.Discard, out.Body)
+		n, err := io.CopyBuffer(struct{ io.Writer }{io.Discard}, out.Body, make([]byte, 1<<20)) // 1 MiB reads, as a client writing a file would
 		out.Body.Close()
 		if err != nil || n != int64(size) {
 			log.Fatalf("s3 get: %d bytes, %v", n, err)

@@ -190,11 +190,19 @@ func (b *Backend) GetBucketVersioning(context.Context, string) (s3response.GetBu
 // PutObject implements backend.Backend.
 func (b *Backend) PutObject(ctx context.Context, in s3response.PutObjectInput) (s3response.PutObjectOutput, error) {
 	bucket, key := strings.Clone(str(in.Bucket)), strings.Clone(str(in.Key))
-	e, err := b.C.Put(ctx, bucket, key, in.Body, objects.PutOptions{ContentType: strings.Clone(str(in.ContentType)), Metadata: cloneMap(in.Metadata)})
+	e, err := b.C.Put(ctx, bucket, key, orEmpty(in.Body), objects.PutOptions{ContentType: strings.Clone(str(in.ContentType)), Metadata: cloneMap(in.Metadata)})
 	if err != nil {
 		return s3response.PutObjectOutput{}, b.notFound(ctx, bucket, err, s3err.ErrNoSuchBucket)
 	}
 	return s3response.PutObjectOutput{ETag: quote(e.ETag), Size: &e.Size}, nil
+}
+
+// orEmpty guards against a request without a body reader (empty objects).
+func orEmpty(r io.Reader) io.Reader {
+	if r == nil {
+		return strings.NewReader("")
+	}
+	return r
 }
 
 func cloneMap(m map[string]string) map[string]string {

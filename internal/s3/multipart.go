@@ -34,7 +34,7 @@ func (b *Backend) UploadPart(ctx context.Context, in *s3.UploadPartInput) (*s3.U
 	if in.PartNumber != nil {
 		n = int(*in.PartNumber)
 	}
-	p, err := b.C.UploadPart(ctx, bucket, strings.Clone(str(in.UploadId)), n, in.Body)
+	p, err := b.C.UploadPart(ctx, bucket, strings.Clone(str(in.UploadId)), n, orEmpty(in.Body))
 	if err != nil {
 		return nil, b.uploadErr(ctx, bucket, err)
 	}

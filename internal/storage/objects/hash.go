@@ -3,72 +3,97 @@ package objects
 import (
 	"crypto/md5"
 	"encoding/hex"
+	"errors"
 	"hash"
 	"io"
-	"sync"
 )
 
-const hashChunk = 1 << 20
+const chunkSize = 1 << 20
 
-// asyncMD5 hashes what a reader passes through on another goroutine, up
-// to lag bytes behind, so the MD5 for the ETag (~600 MB/s on one core)
-// overlaps with the pipeline's encryption, coding and uploads instead of
-// adding to them.
-type asyncMD5 struct {
-	r    io.Reader
-	ch   chan []byte
-	done chan struct{}
-	h    hash.Hash
-	pool sync.Pool
-	once sync.Once
-	cur  *[]byte // filling; sent when full
+// prefetch reads its source on another goroutine, up to one segment
+// ahead, and hashes it (MD5, for the ETag) there. The pipeline encrypts,
+// codes and uploads segment N while segment N+1 arrives (from the network
+// for the S3 gateway, from disk for the CLI) and is hashed, instead of
+// doing the three one after another.
+type prefetch struct {
+	ch    chan []byte // filled chunks, in order; closed after the last
+	free  chan []byte // consumed chunks for reuse
+	stopc chan struct{}
+	done  chan struct{}
+	err   error // io.EOF or the source's error; set before ch closes
+	h     hash.Hash
+	cur   []byte // the chunk being consumed
+	buf   []byte // cur's full buffer, recycled when consumed
 }
 
-func newAsyncMD5(r io.Reader, lag int) *asyncMD5 {
-	a := &asyncMD5{r: r, ch: make(chan []byte, max(lag/hashChunk, 1)), done: make(chan struct{}), h: md5.New()}
-	a.pool.New = func() any { b := make([]byte, hashChunk); return &b }
+func newPrefetch(r io.Reader, ahead int) *prefetch {
+	n := max(ahead/chunkSize, 1)
+	p := &prefetch{ch: make(chan []byte, n), free: make(chan []byte, n+2), stopc: make(chan struct{}), done: make(chan struct{}), h: md5.New()}
 	go func() {
-		defer close(a.done)
-		for b := range a.ch {
-			a.h.Write(b)
-			b = b[:cap(b)]
-			a.pool.Put(&b)
+		defer close(p.done)
+		defer close(p.ch)
+		for {
+			var buf []byte
+			select {
+			case buf = <-p.free:
+			default:
+				buf = make([]byte, chunkSize)
+			}
+			k, err := io.ReadFull(r, buf)
+			if k > 0 {
+				p.h.Write(buf[:k])
+				select {
+				case p.ch <- buf[:k]:
+				case <-p.stopc:
+					return
+				}
+			}
+			if err != nil {
+				if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+					err = io.EOF
+				}
+				p.err = err
+				return
+			}
 		}
 	}()
-	return a
+	return p
 }
 
-func (a *asyncMD5) Read(p []byte) (int, error) {
-	n, err := a.r.Read(p)
-	for rest := p[:n]; len(rest) > 0; {
-		if a.cur == nil {
-			a.cur = a.pool.Get().(*[]byte)
-			*a.cur = (*a.cur)[:0]
+func (p *prefetch) Read(b []byte) (int, error) {
+	if len(p.cur) == 0 {
+		if p.buf != nil {
+			select {
+			case p.free <- p.buf[:cap(p.buf)]:
+			default:
+			}
+			p.buf = nil
 		}
-		k := min(len(rest), hashChunk-len(*a.cur))
-		*a.cur = append(*a.cur, rest[:k]...)
-		rest = rest[k:]
-		if len(*a.cur) == hashChunk {
-			a.ch <- *a.cur
-			a.cur = nil
+		chunk, ok := <-p.ch
+		if !ok {
+			return 0, p.err
 		}
+		p.cur, p.buf = chunk, chunk
 	}
-	return n, err
+	n := copy(b, p.cur)
+	p.cur = p.cur[n:]
+	return n, nil
 }
 
-// stop ends the hasher (idempotent).
-func (a *asyncMD5) stop() {
-	a.once.Do(func() {
-		if a.cur != nil && len(*a.cur) > 0 {
-			a.ch <- *a.cur
-		}
-		close(a.ch)
-	})
-	<-a.done
+// stop ends the reader goroutine and waits for it, so the source is not
+// read after the caller returns (idempotent).
+func (p *prefetch) stop() {
+	select {
+	case <-p.stopc:
+	default:
+		close(p.stopc)
+	}
+	<-p.done
 }
 
-// sum waits for the hasher and returns the hex digest.
-func (a *asyncMD5) sum() string {
-	a.stop()
-	return hex.EncodeToString(a.h.Sum(nil))
+// sum returns the hex MD5 of everything read; call it after Read has
+// returned io.EOF.
+func (p *prefetch) sum() string {
+	<-p.done
+	return hex.EncodeToString(p.h.Sum(nil))
 }

@@ -88,13 +88,13 @@ func (c *Client) store(ctx context.Context, cfg index.BucketConfig, r io.Reader,
 	if err != nil {
 		return nil, "", err
 	}
-	h := newAsyncMD5(r, min(cfg.Params.SegmentSize, 64<<20))
-	defer h.stop()
-	obj, err := storage.Put(ctx, h, stores, c.master, cfg.Params, progress)
+	pf := newPrefetch(r, min(cfg.Params.SegmentSize, 64<<20))
+	defer pf.stop()
+	obj, err := storage.Put(ctx, pf, stores, c.master, cfg.Params, progress)
 	if err != nil {
 		return nil, "", err
 	}
-	return obj, h.sum(), nil
+	return obj, pf.sum(), nil
 }
 
 // Put stores r as bucket/key, replacing any object there.
