@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"strings"
 	"testing"
 	"time"
 
@@ -168,4 +169,26 @@ func FuzzStoreGrantParse(f *testing.F) {
 			t.Fatalf("accepted a forged grant %+v", g)
 		}
 	})
+}
+
+type failingReader struct{ n int }
+
+func (f *failingReader) Read(p []byte) (int, error) {
+	if f.n <= 0 {
+		return 0, errors.New("disk on fire")
+	}
+	k := min(len(p), f.n)
+	f.n -= k
+	return k, nil
+}
+
+func TestStoreObjectsPutSourceError(t *testing.T) {
+	c := testClient(t)
+	_, err := c.Put(ctx, "bkt", "broken", &failingReader{n: 3*4096 + 5}, PutOptions{})
+	if err == nil || !strings.Contains(err.Error(), "disk on fire") {
+		t.Fatalf("source error: %v", err)
+	}
+	if _, err := c.Stat(ctx, "bkt", "broken"); !IsNotFound(err) {
+		t.Fatalf("a failed put left an entry: %v", err)
+	}
 }
