@@ -17,6 +17,9 @@ type Config struct {
 	Network     string `toml:"network"`      // a registered network: "local" (default)
 	LocalStores int    `toml:"local_stores"` // piece directories of the local network (default 6)
 	Key         string `toml:"key"`          // wallet key whose seed derives the storage keys (default "tenant")
+	// NetworkOptions are free-form settings for the selected network
+	// (e.g. a chain RPC address for a provider network), [network_options].
+	NetworkOptions map[string]string `toml:"network_options"`
 	// Defaults for new buckets (`store mb` flags override).
 	K           int `toml:"k"`
 	M           int `toml:"m"`

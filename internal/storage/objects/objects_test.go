@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -190,5 +191,41 @@ func TestStoreObjectsPutSourceError(t *testing.T) {
 	}
 	if _, err := c.Stat(ctx, "bkt", "broken"); !IsNotFound(err) {
 		t.Fatalf("a failed put left an entry: %v", err)
+	}
+}
+
+func TestStoreObjectsConfig(t *testing.T) {
+	dir := t.TempDir()
+	path := dir + "/config.toml"
+	if c, err := LoadConfig(path); err != nil || c.Network != "local" || c.K != 4 {
+		t.Fatalf("missing file: %v %+v", err, c)
+	}
+	os.WriteFile(path, []byte("network = \"local\"\nlocal_stores = 3\nk = 2\nm = 1\n[network_options]\nrpc = \"http://x\"\n"), 0o600)
+	c, err := LoadConfig(path)
+	if err != nil || c.LocalStores != 3 || c.K != 2 || c.NetworkOptions["rpc"] != "http://x" {
+		t.Fatalf("load: %v %+v", err, c)
+	}
+	os.WriteFile(path, []byte("nework = \"local\"\n"), 0o600)
+	if _, err := LoadConfig(path); err == nil {
+		t.Fatal("unknown key accepted")
+	}
+	os.WriteFile(path, []byte("k = 0\n"), 0o600)
+	if _, err := LoadConfig(path); err == nil || !strings.Contains(err.Error(), "k/m") {
+		t.Fatalf("bad k: %v", err)
+	}
+	// The registry: a test network replaces where pieces go.
+	var placed bool
+	RegisterNetworkForTest(t, "test-net", func(home string, cfg Config) (Network, error) {
+		placed = true
+		return NewLocalNetwork(dir+"/pieces", cfg.LocalStores)
+	})
+	cfg := DefaultConfig()
+	cfg.Network = "test-net"
+	if _, err := Open(t.TempDir(), cfg, bytes.Repeat([]byte{1}, 32)); err != nil || !placed {
+		t.Fatalf("registered network not used: %v", err)
+	}
+	cfg.Network = "nope"
+	if _, err := Open(t.TempDir(), cfg, bytes.Repeat([]byte{1}, 32)); err == nil || !strings.Contains(err.Error(), "unknown network") {
+		t.Fatalf("unknown network: %v", err)
 	}
 }
