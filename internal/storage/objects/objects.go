@@ -12,6 +12,7 @@
 package objects
 
 import (
+	"bytes"
 	"context"
 	"crypto/md5"
 	"encoding/hex"
@@ -135,7 +136,10 @@ func (c *Client) Get(ctx context.Context, bucket, key string, w io.Writer, progr
 }
 
 // ReadRange writes n bytes of e from offset off to w (n < 0: to the end),
-// fetching only the segments that hold them.
+// fetching only the segments that hold them. With more than one segment
+// to read, the next segment is fetched and decoded while the current one
+// is written (at most two decoded segments in memory), so a slow writer —
+// a network connection, a disk — and decoding overlap.
 func (c *Client) ReadRange(ctx context.Context, e *index.Entry, w io.Writer, off, n int64, progress func(int64)) error {
 	if off < 0 || off > e.Size {
 		return fmt.Errorf("%w: range offset %d of %d bytes", index.ErrInvalid, off, e.Size)
@@ -143,7 +147,61 @@ func (c *Client) ReadRange(ctx context.Context, e *index.Entry, w io.Writer, off
 	if n < 0 || off+n > e.Size {
 		n = e.Size - off
 	}
+	units := plan(e, off, n)
 	cw := &countWriter{w: w, progress: progress}
+	if len(units) <= 1 {
+		for _, u := range units {
+			if err := c.getUnit(ctx, u, &window{w: cw, skip: u.skip, left: u.take}); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	type decoded struct {
+		buf  *bytes.Buffer
+		unit unit
+		err  error
+	}
+	ch := make(chan decoded) // unbuffered: decode one ahead of the writer
+	go func() {
+		defer close(ch)
+		for _, u := range units {
+			buf := bytes.NewBuffer(make([]byte, 0, u.size))
+			err := c.getUnit(ctx, u, buf)
+			select {
+			case ch <- decoded{buf, u, err}:
+			case <-ctx.Done():
+				return
+			}
+			if err != nil {
+				return
+			}
+		}
+	}()
+	for d := range ch {
+		if d.err != nil {
+			return d.err
+		}
+		b := d.buf.Bytes()[d.unit.skip:]
+		if _, err := cw.Write(b[:min(int64(len(b)), d.unit.take)]); err != nil {
+			return err
+		}
+	}
+	return ctx.Err()
+}
+
+// unit is one segment of a read: skip bytes of it, then take.
+type unit struct {
+	obj        *storage.Object
+	skip, take int64
+	size       int // the segment's plaintext size
+}
+
+// plan cuts [off, off+n) of e into per-segment units.
+func plan(e *index.Entry, off, n int64) []unit {
+	var units []unit
 	for i := range e.Parts {
 		part := &e.Parts[i]
 		if n == 0 {
@@ -155,16 +213,31 @@ func (c *Client) ReadRange(ctx context.Context, e *index.Entry, w io.Writer, off
 		}
 		take := min(n, part.Size-off)
 		sub, skip := slice(part, off, take)
-		stores, err := c.Net.Resolve(ctx, sub.Stores)
-		if err != nil {
-			return err
-		}
-		if err := storage.Get(ctx, sub, stores, c.master, &window{w: cw, skip: skip, left: take}); err != nil {
-			return err
+		left := take
+		for si := range sub.Segments {
+			one := *sub
+			one.Segments = sub.Segments[si : si+1]
+			if sub.Placement != nil {
+				one.Placement = sub.Placement[si : si+1]
+			}
+			size := sub.Segments[si].Size
+			t := min(left, int64(size)-skip)
+			one.Size = int64(size)
+			units = append(units, unit{obj: &one, skip: skip, take: t, size: size})
+			left -= t
+			skip = 0
 		}
 		off, n = 0, n-take
 	}
-	return nil
+	return units
+}
+
+func (c *Client) getUnit(ctx context.Context, u unit, w io.Writer) error {
+	stores, err := c.Net.Resolve(ctx, u.obj.Stores)
+	if err != nil {
+		return err
+	}
+	return storage.Get(ctx, u.obj, stores, c.master, w)
 }
 
 // slice returns the part of obj whose segments hold [off, off+n) and how

@@ -229,3 +229,27 @@ func TestStoreObjectsConfig(t *testing.T) {
 		t.Fatalf("unknown network: %v", err)
 	}
 }
+
+func TestStoreObjectsReadFailsCleanly(t *testing.T) {
+	c := testClient(t)
+	want := data(5 * 4096)
+	e, err := c.Put(ctx, "bkt", "multi", bytes.NewReader(want), PutOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A writer that fails stops the read.
+	if err := c.ReadRange(ctx, e, failingWriter{}, 0, -1, nil); err == nil || !strings.Contains(err.Error(), "pipe closed") {
+		t.Fatalf("write error: %v", err)
+	}
+	// Lose 3 of 6 stores (4+2 survives 2): every segment is unreadable.
+	net := c.Net.(*StaticNetwork)
+	net.Stores = net.Stores[3:]
+	var got bytes.Buffer
+	if err := c.ReadRange(ctx, e, &got, 0, -1, nil); !errors.Is(err, storage.ErrUnavailable) {
+		t.Fatalf("3 stores lost: %v", err)
+	}
+}
+
+type failingWriter struct{}
+
+func (failingWriter) Write([]byte) (int, error) { return 0, errors.New("pipe closed") }
