@@ -545,3 +545,27 @@ func TestS3OddKeys(t *testing.T) {
 		}
 	}
 }
+
+// Parallel puts into one bucket all land in the index (one writer at a
+// time per index, pipelines in parallel).
+func TestS3ParallelPuts(t *testing.T) {
+	ctx := context.Background()
+	c := awsClient(t, gwCreds.SecretKey)
+	mkBucket(t, c, "aws-parallel")
+	errs := make(chan error, 8)
+	for i := range 8 {
+		go func() {
+			_, err := c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("aws-parallel"), Key: aws.String(fmt.Sprintf("k%d", i)), Body: bytes.NewReader(blob(100_000, uint64(i)))})
+			errs <- err
+		}()
+	}
+	for range 8 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	r, err := c.ListObjectsV2(ctx, &s3.ListObjectsV2Input{Bucket: aws.String("aws-parallel")})
+	if err != nil || aws.ToInt32(r.KeyCount) != 8 {
+		t.Fatalf("after parallel puts: %v %d keys", err, aws.ToInt32(r.KeyCount))
+	}
+}
