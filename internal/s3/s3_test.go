@@ -191,6 +191,14 @@ func TestS3BucketsAndObjectsAWS(t *testing.T) {
 	if _, err := c.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String("aws-basic"), Key: aws.String("nope")}); apiCode(err) != "NoSuchKey" {
 		t.Fatalf("missing key: %v", err)
 	}
+	var status interface{ HTTPStatusCode() int }
+	if _, err := c.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String("aws-basic"), Key: aws.String("nope")}); !errors.As(err, &status) || status.HTTPStatusCode() != http.StatusNotFound {
+		t.Fatalf("head missing key: %v", err)
+	}
+	h, err := c.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String("aws-basic"), Key: aws.String("dir/obj-300000"), Range: aws.String("bytes=10-19")})
+	if err != nil || aws.ToInt64(h.ContentLength) != 10 || aws.ToString(h.ContentRange) != "bytes 10-19/300000" {
+		t.Fatalf("ranged head: %v", err)
+	}
 	if _, err := c.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String("no-such-bucket"), Key: aws.String("x")}); apiCode(err) != "NoSuchBucket" {
 		t.Fatalf("missing bucket: %v", err)
 	}
