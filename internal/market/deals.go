@@ -11,9 +11,9 @@ import (
 )
 
 func storageDeal(c *Ctx, s *store, m *StorageDeal) error {
-	id := OrderID(c.TxHash)
+	id := DealID(c.Sender, m.Object)
 	if _, ok := s.getDeal(id); ok {
-		return fail(CodeState, "deal %s exists", id) // unreachable: tx hashes are unique per nonce
+		return fail(CodeState, "deal %s for this object exists", id)
 	}
 	if m.Expiry <= c.Height {
 		return fail(CodeInvalid, "expiry %d is not after height %d", m.Expiry, c.Height)
@@ -81,6 +81,16 @@ func storageDeal(c *Ctx, s *store, m *StorageDeal) error {
 	s.schedule(d.Expiry, itemExpiry+id)
 	c.emit(EventDeal, "action", "created", "deal", id, "owner", c.Sender.String(), "rate", utoa(rate))
 	return nil
+}
+
+// DealID is the ID of owner's deal for object: the client knows it before
+// the deal is on chain, so it uploads its pieces under it first.
+func DealID(owner wallet.Address, object []byte) string {
+	h := sha256.New()
+	h.Write([]byte("vimana/deal/v1"))
+	h.Write(owner[:])
+	h.Write(object)
+	return idEncoding.EncodeToString(h.Sum(nil)[:10])
 }
 
 func addDeal(p *Provider, id string) {

@@ -69,10 +69,11 @@ type DealSegmentMsg struct {
 
 // StorageDeal opens a storage deal: Deposit goes to escrow, which must
 // cover every piece at PricePerMiB per started MiB per block until Expiry.
-// The deal's ID is OrderID of the transaction hash, so a client knows it
-// before broadcasting and can upload its pieces under it first.
+// The deal's ID is DealID(owner, Object), so a client knows it before
+// encoding and uploads its pieces under it first; an owner has one deal
+// per Object.
 type StorageDeal struct {
-	Object      []byte           `json:"object"` // the client's 32-byte object root (opaque to the chain)
+	Object      []byte           `json:"object"` // the client's 32-byte object reference (opaque to the chain; unique per owner)
 	K           uint32           `json:"k"`
 	M           uint32           `json:"m"`
 	RepairAt    uint32           `json:"repair_at,omitempty"` // flag when a segment has fewer healthy pieces; 0 = k+m
@@ -162,7 +163,7 @@ func challengeName(deal string, seg, piece uint32) string {
 }
 
 const (
-	maxDealSegments = 16
+	maxDealSegments = 48 // with MaxDealTxBytes in the app
 	maxDealPieces   = 64 // k+m
 	maxPieceSize    = 1 << 30
 	mib             = 1 << 20

@@ -46,9 +46,10 @@ func PutSignBytes(deal, id string, size int, ts int64, nonce string) []byte {
 }
 
 // Authorizer decides whether tenant (an ed25519 public key) may upload
-// pieces for deal: the node allows the deal's owner, and anyone for a deal
-// not on chain yet (pending; GC drops it if it never appears).
-type Authorizer func(ctx context.Context, deal string, tenant ed25519.PublicKey) error
+// piece for deal: the node allows the deal's owner, a repair worker when
+// the deal is flagged for repair and holds the piece, and anyone for a
+// deal not on chain yet (pending; GC drops it if it never appears).
+type Authorizer func(ctx context.Context, deal, piece string, tenant ed25519.PublicKey) error
 
 // ErrPermission is an Authorizer's refusal.
 var ErrPermission = errors.New("piecestore: not allowed")
@@ -153,7 +154,7 @@ func (h *handler) put(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if h.auth != nil {
-		if err := h.auth(r.Context(), deal, key); err != nil {
+		if err := h.auth(r.Context(), deal, id, key); err != nil {
 			writeErr(w, err)
 			return
 		}

@@ -21,7 +21,7 @@ func serve(t *testing.T, s *Store, auth Authorizer) *httptest.Server {
 func TestHTTPRoundTrip(t *testing.T) {
 	s := openStore(t, t.TempDir(), 1<<20)
 	tenant, stranger := testKey(t, 1), testKey(t, 2)
-	auth := func(_ context.Context, deal string, k ed25519.PublicKey) error {
+	auth := func(_ context.Context, deal, _ string, k ed25519.PublicKey) error {
 		if deal == testDeal && !bytes.Equal(k, tenant.PubKey()) {
 			return ErrPermission
 		}
