@@ -2,11 +2,15 @@ package chain
 
 import (
 	"context"
+	"errors"
 
 	"github.com/vistara-labs/vimana/internal/chain/app"
 	"github.com/vistara-labs/vimana/internal/market"
 	"github.com/vistara-labs/vimana/internal/wallet"
 )
+
+// ErrNotFound is a query for a record the chain does not have.
+var ErrNotFound = errors.New("not found on chain")
 
 // Deal returns a storage deal by ID.
 func (c *Client) Deal(ctx context.Context, id string) (market.Deal, error) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"strconv"
 	"time"
 
 	"github.com/vistara-labs/vimana/internal/market"
@@ -36,7 +37,7 @@ type Auditor struct {
 	Poll   time.Duration
 	Logger *slog.Logger
 
-	answered map[string]int64 // challenge key → its due height
+	answered map[string]int64 // challenge key@height → its due height
 }
 
 // Run answers challenges until ctx ends.
@@ -85,12 +86,14 @@ func (a *Auditor) Step(ctx context.Context, h int64) error {
 	}
 	var errs []error
 	for _, ch := range chs {
-		if _, done := a.answered[ch.Key()]; done || ch.Due < h {
+		// A piece is challenged again once an answer closed the last one.
+		key := ch.Key() + "@" + strconv.FormatInt(ch.Height, 10)
+		if _, done := a.answered[key]; done || ch.Due < h {
 			continue
 		}
 		p, err := a.Pieces.Prove(ch.PieceID, ch.Leaf)
 		if err != nil {
-			a.answered[ch.Key()] = ch.Due // do not retry a piece we cannot prove
+			a.answered[key] = ch.Due // do not retry a piece we cannot prove
 			if errors.Is(err, storage.ErrCorrupt) || errors.Is(err, piecestore.ErrNotFound) {
 				errs = append(errs, err)
 				continue
@@ -102,7 +105,7 @@ func (a *Auditor) Step(ctx context.Context, h int64) error {
 			errs = append(errs, err)
 			continue
 		}
-		a.answered[ch.Key()] = ch.Due
+		a.answered[key] = ch.Due
 	}
 	return errors.Join(errs...)
 }

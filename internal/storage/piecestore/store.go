@@ -172,6 +172,9 @@ func Open(dir string, capacity uint64, key *wallet.Key) (*Store, error) {
 // Address is the provider's account (the receipt signer).
 func (s *Store) Address() wallet.Address { return s.key.Address() }
 
+// Path is where piece id lives (operators and tests).
+func (s *Store) Path(id string) (string, error) { return s.path(id) }
+
 func (s *Store) path(id string) (string, error) {
 	if err := ParseID(id); err != nil {
 		return "", err

@@ -145,6 +145,7 @@ func (w *Worker) Repair(ctx context.Context, d market.Deal) (Report, error) {
 		}
 		for _, s := range shards {
 			rep.Fetched += int64(len(s))
+			w.Fetched.Add(int64(len(s)))
 		}
 		if err := enc.Reconstruct(shards); err != nil {
 			return rep, fmt.Errorf("segment %d: %w", si, err)
@@ -163,6 +164,7 @@ func (w *Worker) Repair(ctx context.Context, d market.Deal) (Report, error) {
 				return rep, err
 			}
 			rep.Uploaded += int64(len(shards[pi]))
+			w.Uploaded.Add(int64(len(shards[pi])))
 			used[target.Address] += seg.Size
 			msg := &market.RepairDeal{Deal: d.ID, Segment: uint32(si), Piece: uint32(pi), Provider: target.Address, Key: rc.Key, Signature: rc.Signature}
 			if _, _, err := w.Submit.SubmitAndWait(ctx, market.TypeRepairDeal, msg, 30*time.Second); err != nil {
@@ -172,8 +174,6 @@ func (w *Worker) Repair(ctx context.Context, d market.Deal) (Report, error) {
 			rep.Pieces++
 		}
 	}
-	w.Fetched.Add(rep.Fetched)
-	w.Uploaded.Add(rep.Uploaded)
 	return rep, nil
 }
 
