@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"testing"
 	"time"
 
@@ -245,11 +246,18 @@ func TestStorageEndToEnd(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	w := newWorld(t, ctx, 256<<20)
-	data := make([]byte, 3<<20+4321)
+	// VIMANA_STORAGE_E2E_MIB=256 runs it at benchmark size (64 MiB segments).
+	size, params := 3<<20+4321, storage.Params{SegmentSize: 1 << 20, K: 4, M: 2}
+	if v, err := strconv.Atoi(os.Getenv("VIMANA_STORAGE_E2E_MIB")); err == nil && v > 0 {
+		size, params = v<<20, storage.DefaultParams()
+	}
+	w := newWorld(t, ctx, uint64(size))
+	data := make([]byte, size)
 	rand.Read(data)
-	obj, id := w.put(t, ctx, data, storage.Params{SegmentSize: 1 << 20, K: 4, M: 2})
-	if len(obj.Segments) != 4 {
+	t0 := time.Now()
+	obj, id := w.put(t, ctx, data, params)
+	t.Logf("put %d bytes and opened the deal in %s", size, time.Since(t0).Round(time.Millisecond))
+	if len(obj.Segments) < 4 {
 		t.Fatalf("%d segments", len(obj.Segments))
 	}
 	// Kill two providers' servers: any 4 of 6 read the object.
