@@ -86,6 +86,51 @@ func up(h *blake3.Hasher, level [][HashSize]byte) [][HashSize]byte {
 	return next
 }
 
+// LeafHashes returns the hash of every leaf of b, concatenated: a piece
+// store keeps them so a proof costs one leaf read, not a pass over the
+// whole piece.
+func LeafHashes(b []byte) []byte {
+	level := leafLevel(b)
+	out := make([]byte, 0, len(level)*HashSize)
+	for _, h := range level {
+		out = append(out, h[:]...)
+	}
+	return out
+}
+
+// LeafHash is the hash of one leaf's bytes.
+func LeafHash(leaf []byte) []byte {
+	h := leafHash(blake3.New(), leaf)
+	return h[:]
+}
+
+// ProofFromLeaves is Proof computed from LeafHashes instead of the data.
+func ProofFromLeaves(leaves []byte, index uint64) ([][]byte, error) {
+	if len(leaves) == 0 || len(leaves)%HashSize != 0 || index >= uint64(len(leaves)/HashSize) {
+		return nil, fmt.Errorf("merkle: leaf %d of %d", index, len(leaves)/HashSize)
+	}
+	level := make([][HashSize]byte, len(leaves)/HashSize)
+	for i := range level {
+		copy(level[i][:], leaves[i*HashSize:])
+	}
+	return pathOf(level, index), nil
+}
+
+func pathOf(level [][HashSize]byte, index uint64) [][]byte {
+	h := blake3.New()
+	var path [][]byte
+	i := index
+	for len(level) > 1 {
+		if sib := i ^ 1; sib < uint64(len(level)) {
+			s := level[sib]
+			path = append(path, s[:])
+		}
+		level = up(h, level)
+		i /= 2
+	}
+	return path
+}
+
 // Root is the Merkle root of b.
 func Root(b []byte) []byte {
 	h := blake3.New()
@@ -102,19 +147,7 @@ func Proof(b []byte, index uint64) ([][]byte, error) {
 	if index >= Leaves(uint64(len(b))) {
 		return nil, fmt.Errorf("merkle: leaf %d of %d", index, Leaves(uint64(len(b))))
 	}
-	h := blake3.New()
-	level := leafLevel(b)
-	var path [][]byte
-	i := index
-	for len(level) > 1 {
-		if sib := i ^ 1; sib < uint64(len(level)) {
-			s := level[sib]
-			path = append(path, s[:])
-		}
-		level = up(h, level)
-		i /= 2
-	}
-	return path, nil
+	return pathOf(leafLevel(b), index), nil
 }
 
 // Verify reports whether leaf is leaf index of a size-byte blob whose root

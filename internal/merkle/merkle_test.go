@@ -25,6 +25,9 @@ func TestProofsVerify(t *testing.T) {
 			}
 			off := i * LeafSize
 			leaf := b[off : off+LeafLen(uint64(n), i)]
+			if p2, err := ProofFromLeaves(LeafHashes(b), i); err != nil || len(p2) != len(path) || (len(path) > 0 && string(p2[0]) != string(path[0])) {
+				t.Fatalf("size %d leaf %d: proof from leaf hashes differs (%v)", n, i, err)
+			}
 			if !Verify(root, uint64(n), i, leaf, path) {
 				t.Fatalf("size %d leaf %d: valid proof refused", n, i)
 			}

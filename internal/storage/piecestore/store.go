@@ -104,6 +104,7 @@ type meta struct {
 // Store is a piece store on a directory:
 //
 //	<dir>/<id[0:2]>/<id[2:4]>/<id>       the piece
+//	<dir>/<id[0:2]>/<id[2:4]>/<id>.tree  its Merkle leaf hashes (3% of the piece)
 //	<dir>/<id[0:2]>/<id[2:4]>/<id>.json  its deals and size
 type Store struct {
 	dir      string
@@ -153,7 +154,7 @@ func Open(dir string, capacity uint64, key *wallet.Key) (*Store, error) {
 			}
 			s.meta[id] = &m
 			s.used += m.Size
-		case ParseID(name) == nil:
+		case ParseID(name) == nil, strings.HasSuffix(name, ".tree"):
 			orphans = append(orphans, path)
 		}
 		return nil
@@ -162,7 +163,7 @@ func Open(dir string, capacity uint64, key *wallet.Key) (*Store, error) {
 		return nil, fmt.Errorf("opening piece store %s: %w", dir, err)
 	}
 	for _, p := range orphans {
-		if _, ok := s.meta[filepath.Base(p)]; !ok {
+		if _, ok := s.meta[strings.TrimSuffix(filepath.Base(p), ".tree")]; !ok {
 			os.Remove(p) // renamed in, but its record never was
 		}
 	}
@@ -226,7 +227,11 @@ func (s *Store) Put(deal, id string, data []byte) (Receipt, error) {
 	}
 	s.mu.Unlock()
 	if !exists {
-		if err := writeFile(path, data); err != nil {
+		err := writeFile(path, data)
+		if err == nil {
+			err = writeFile(path+".tree", merkle.LeafHashes(data))
+		}
+		if err != nil {
 			s.mu.Lock()
 			s.used -= size
 			s.mu.Unlock()
@@ -355,20 +360,53 @@ type Proof struct {
 	Path [][]byte `json:"path"`
 }
 
-// Prove builds the audit proof for leaf of piece id. The piece is
-// verified first, so a rotted piece yields ErrCorrupt rather than a proof
-// the chain would reject.
+// Prove builds the audit proof for leaf of piece id from one leaf read
+// and the stored leaf hashes; the leaf is checked against its stored hash,
+// so a rotted leaf yields ErrCorrupt rather than a proof the chain would
+// reject. Without stored hashes (a store from before they existed) it
+// reads and verifies the whole piece and stores them.
 func (s *Store) Prove(id string, leaf uint64) (Proof, error) {
-	data, err := s.Get(id)
+	path, err := s.path(id)
 	if err != nil {
 		return Proof{}, err
 	}
-	path, err := merkle.Proof(data, leaf)
+	s.mu.Lock()
+	m, ok := s.meta[id]
+	s.mu.Unlock()
+	if !ok {
+		return Proof{}, fmt.Errorf("%w: %s", ErrNotFound, id)
+	}
+	if leaf >= merkle.Leaves(m.Size) {
+		return Proof{}, fmt.Errorf("%w: leaf %d of %d", ErrInvalid, leaf, merkle.Leaves(m.Size))
+	}
+	leaves, err := os.ReadFile(path + ".tree")
+	if errors.Is(err, fs.ErrNotExist) {
+		data, err := s.Get(id)
+		if err != nil {
+			return Proof{}, err
+		}
+		leaves = merkle.LeafHashes(data)
+		if err := writeFile(path+".tree", leaves); err != nil {
+			return Proof{}, err
+		}
+	} else if err != nil {
+		return Proof{}, err
+	}
+	if uint64(len(leaves)) != merkle.Leaves(m.Size)*merkle.HashSize {
+		return Proof{}, fmt.Errorf("%w: leaf hashes of %s have the wrong length", storage.ErrCorrupt, id)
+	}
+	data, err := s.ReadRange(id, int64(leaf*merkle.LeafSize), int64(merkle.LeafLen(m.Size, leaf)))
+	if err != nil {
+		return Proof{}, err
+	}
+	if !bytes.Equal(merkle.LeafHash(data), leaves[leaf*merkle.HashSize:(leaf+1)*merkle.HashSize]) {
+		return Proof{}, fmt.Errorf("%w: leaf %d of piece %s on disk does not match its hash", storage.ErrCorrupt, leaf, id)
+	}
+	p, err := merkle.ProofFromLeaves(leaves, leaf)
 	if err != nil {
 		return Proof{}, fmt.Errorf("%w: %v", ErrInvalid, err)
 	}
-	off := leaf * merkle.LeafSize
-	return Proof{Leaf: leaf, Data: bytes.Clone(data[off : off+merkle.LeafLen(uint64(len(data)), leaf)]), Path: path}, nil
+	return Proof{Leaf: leaf, Data: data, Path: p}, nil
 }
 
 // Deals lists the deals a piece is held for.
@@ -447,6 +485,7 @@ func (s *Store) GC(state func(deal, piece string) int, pendingTTL time.Duration)
 			return freed, err
 		}
 		os.Remove(p)
+		os.Remove(p + ".tree")
 		delete(s.meta, id)
 		s.used -= m.Size
 		freed += m.Size

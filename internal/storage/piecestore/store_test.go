@@ -158,7 +158,16 @@ func TestCorruptPieceDetected(t *testing.T) {
 		t.Fatalf("corrupt piece read: %v", err)
 	}
 	if _, err := s.Prove(id, 0); !errors.Is(err, storage.ErrCorrupt) {
-		t.Fatalf("corrupt piece proved: %v", err)
+		t.Fatalf("corrupt leaf proved: %v", err)
+	}
+	// Other leaves still prove (the chain checks each against the root).
+	if _, err := s.Prove(id, 2); err != nil {
+		t.Fatalf("intact leaf of a damaged piece: %v", err)
+	}
+	// Without stored leaf hashes, Prove falls back to the whole piece.
+	os.Remove(path + ".tree")
+	if _, err := s.Prove(id, 2); !errors.Is(err, storage.ErrCorrupt) {
+		t.Fatalf("corrupt piece proved without leaf hashes: %v", err)
 	}
 }
 
