@@ -289,17 +289,3 @@ func healthy(s *store, p *StoredPiece) bool {
 	pr, ok := s.provider(p.Provider)
 	return ok && pr.Status == ProviderActive
 }
-
-// rate is what the deal pays per block now: its healthy pieces.
-func (d *Deal) rate(s *store) uint64 {
-	var total uint64
-	for si := range d.Segments {
-		for pi := range d.Segments[si].Pieces {
-			if healthy(s, &d.Segments[si].Pieces[pi]) {
-				r, _ := pieceRate(d.PricePerMiB, d.Segments[si].Size) // bounded at creation
-				total += r
-			}
-		}
-	}
-	return total
-}

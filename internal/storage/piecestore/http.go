@@ -159,6 +159,11 @@ func (h *handler) put(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	// Refuse before allocating: anyone may upload for a pending deal.
+	if c, u := h.s.Usage(); uint64(r.ContentLength) > c-min(c, u) && !h.s.Has(id) {
+		writeErr(w, fmt.Errorf("%w: %d of %d bytes used, piece needs %d", ErrFull, u, c, r.ContentLength))
+		return
+	}
 	data := make([]byte, r.ContentLength)
 	if _, err := io.ReadFull(r.Body, data); err != nil {
 		writeErr(w, fmt.Errorf("%w: reading body: %v", ErrInvalid, err))
