@@ -241,7 +241,10 @@ func (s *Store) Put(deal, id string, data []byte) (Receipt, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if cur, ok := s.meta[id]; ok {
-		m = cur // a concurrent put of the same piece won
+		if !exists {
+			s.used -= size // a concurrent put of the same piece won: one copy
+		}
+		m = cur
 	}
 	nm := &meta{Size: m.Size, Deals: map[string]bool{deal: true}, Added: m.Added}
 	for d := range m.Deals {

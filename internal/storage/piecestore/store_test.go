@@ -222,3 +222,23 @@ func FuzzParseID(f *testing.F) {
 		}
 	})
 }
+
+func TestConcurrentPutsOfOnePiece(t *testing.T) {
+	s := openStore(t, t.TempDir(), 1<<20)
+	data := blob(10000, 8)
+	done := make(chan error)
+	for range 8 {
+		go func() {
+			_, err := s.Put(testDeal, ID(data), data)
+			done <- err
+		}()
+	}
+	for range 8 {
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, u := s.Usage(); u != 10000 {
+		t.Fatalf("used %d after 8 concurrent puts of one 10000-byte piece", u)
+	}
+}
