@@ -56,11 +56,24 @@ func DealAuthorizer(lookup DealLookup) Authorizer {
 // live while an active deal places it on self, pending while its deal is
 // not on chain, and ended otherwise. An unreachable chain counts as live
 // (never delete on doubt).
+//
+// Each call returns a function that looks every deal up once (one GC run).
 func DealState(lookup DealLookup, self wallet.Address) func(deal, piece string) int {
+	type answer struct {
+		d     market.Deal
+		found bool
+		err   error
+	}
+	seen := map[string]answer{}
 	return func(deal, piece string) int {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		d, found, err := lookup(ctx, deal)
+		a, ok := seen[deal]
+		if !ok {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			a.d, a.found, a.err = lookup(ctx, deal)
+			cancel()
+			seen[deal] = a
+		}
+		d, found, err := a.d, a.found, a.err
 		switch {
 		case err != nil:
 			return DealLive
