@@ -129,6 +129,10 @@ func (w *Worker) Repair(ctx context.Context, d market.Deal) (Report, error) {
 		return rep, err
 	}
 	used := map[wallet.Address]uint64{} // bytes this repair places, per provider
+	// A segment or piece that cannot be repaired now (no source, no
+	// target) does not stop the others: partial repair restores
+	// redundancy where it can, and the next block retries the rest.
+	var errs []error
 	for si, seg := range d.Segments {
 		var missing []int
 		for pi, pc := range seg.Pieces {
@@ -141,40 +145,54 @@ func (w *Worker) Repair(ctx context.Context, d market.Deal) (Report, error) {
 		}
 		shards, err := w.fetch(ctx, d, seg, provs)
 		if err != nil {
-			return rep, fmt.Errorf("segment %d: %w", si, err)
+			errs = append(errs, fmt.Errorf("segment %d: %w", si, err))
+			continue
 		}
 		for _, s := range shards {
 			rep.Fetched += int64(len(s))
 			w.Fetched.Add(int64(len(s)))
 		}
 		if err := enc.Reconstruct(shards); err != nil {
-			return rep, fmt.Errorf("segment %d: %w", si, err)
+			errs = append(errs, fmt.Errorf("segment %d: %w", si, err))
+			continue
 		}
 		for _, pi := range missing {
-			pc := seg.Pieces[pi]
-			if piecestore.ID(shards[pi]) != pc.ID {
-				return rep, fmt.Errorf("%w: segment %d piece %d rebuilt to different bytes", storage.ErrCorrupt, si, pi)
+			if err := w.place(ctx, &d, si, pi, shards[pi], provs, used, &rep); err != nil {
+				errs = append(errs, fmt.Errorf("segment %d piece %d: %w", si, pi, err))
 			}
-			target, err := pick(d, seg, provs, used)
-			if err != nil {
-				return rep, fmt.Errorf("segment %d piece %d: %w", si, pi, err)
-			}
-			rc, err := w.client(target, d.ID).PutReceipt(ctx, pc.ID, shards[pi])
-			if err != nil {
-				return rep, err
-			}
-			rep.Uploaded += int64(len(shards[pi]))
-			w.Uploaded.Add(int64(len(shards[pi])))
-			used[target.Address] += seg.Size
-			msg := &market.RepairDeal{Deal: d.ID, Segment: uint32(si), Piece: uint32(pi), Provider: target.Address, Key: rc.Key, Signature: rc.Signature}
-			if _, _, err := w.Submit.SubmitAndWait(ctx, market.TypeRepairDeal, msg, 30*time.Second); err != nil {
-				return rep, fmt.Errorf("segment %d piece %d: %w", si, pi, err)
-			}
-			seg.Pieces[pi].Provider, seg.Pieces[pi].Failed = target.Address, false
-			rep.Pieces++
+		}
+		if ctx.Err() != nil {
+			return rep, ctx.Err()
 		}
 	}
-	return rep, nil
+	return rep, errors.Join(errs...)
+}
+
+// place uploads a rebuilt piece to a new provider and moves it on chain.
+func (w *Worker) place(ctx context.Context, d *market.Deal, si, pi int, data []byte, provs map[wallet.Address]market.Provider, used map[wallet.Address]uint64, rep *Report) error {
+	seg := d.Segments[si]
+	pc := seg.Pieces[pi]
+	if piecestore.ID(data) != pc.ID {
+		return fmt.Errorf("%w: rebuilt to different bytes", storage.ErrCorrupt)
+	}
+	target, err := pick(*d, seg, provs, used)
+	if err != nil {
+		return err
+	}
+	rc, err := w.client(target, d.ID).PutReceipt(ctx, pc.ID, data)
+	if err != nil {
+		return err
+	}
+	rep.Uploaded += int64(len(data))
+	w.Uploaded.Add(int64(len(data)))
+	used[target.Address] += seg.Size
+	msg := &market.RepairDeal{Deal: d.ID, Segment: uint32(si), Piece: uint32(pi), Provider: target.Address, Key: rc.Key, Signature: rc.Signature}
+	if _, _, err := w.Submit.SubmitAndWait(ctx, market.TypeRepairDeal, msg, 30*time.Second); err != nil {
+		return err
+	}
+	seg.Pieces[pi].Provider, seg.Pieces[pi].Failed = target.Address, false
+	rep.Pieces++
+	return nil
 }
 
 // fetch returns k+m shard slots holding k verified healthy pieces (nil
