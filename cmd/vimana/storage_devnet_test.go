@@ -85,17 +85,15 @@ func TestStorageDevnet(t *testing.T) {
 		t.Fatal(err)
 	}
 	h, _ := cc.Height(ctx)
-	msg := &market.StorageDeal{Object: object, K: 4, M: 2, RepairAt: 5, PricePerMiB: 1, Expiry: h + 100_000, Deposit: 100_000 * 24}
+	var addrs []wallet.Address
 	for _, p := range holders {
-		msg.Providers = append(msg.Providers, p.Address)
+		addrs = append(addrs, p.Address)
 	}
-	for s, seg := range obj.Segments {
-		ds := market.DealSegmentMsg{Size: uint64(seg.ShardSize)}
-		for i, pc := range seg.Pieces {
-			ds.Pieces = append(ds.Pieces, market.DealPieceMsg{ID: pc.ID, Root: pc.Root, Provider: uint32(obj.Placement[s][i])})
-		}
-		msg.Segments = append(msg.Segments, ds)
+	msg, err := storage.NewDeal(obj, object, addrs, 1, h-5, h+100_000)
+	if err != nil {
+		t.Fatal(err)
 	}
+	msg.RepairAt = 5
 	if _, _, err := (&chain.Signer{C: cc, Key: tenant}).SubmitAndWait(ctx, market.TypeStorageDeal, msg, time.Minute); err != nil {
 		t.Fatal(err)
 	}

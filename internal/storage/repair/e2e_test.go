@@ -163,7 +163,15 @@ func (w *world) put(t *testing.T, ctx context.Context, data []byte, p storage.Pa
 		t.Fatal(err)
 	}
 	h, _ := w.cc.Height(ctx)
-	msg := DealMsg(obj, object, w.nodes[:6], h+100_000)
+	var provs []wallet.Address
+	for _, n := range w.nodes[:6] {
+		provs = append(provs, n.key.Address())
+	}
+	// The deal tx lands a block or two later: pay from a little earlier.
+	msg, err := storage.NewDeal(obj, object, provs, 1, h-5, h+100_000)
+	if err != nil {
+		t.Fatal(err)
+	}
 	if _, _, err := w.tsigner.SubmitAndWait(ctx, market.TypeStorageDeal, msg, 30*time.Second); err != nil {
 		t.Fatal(err)
 	}
@@ -171,26 +179,6 @@ func (w *world) put(t *testing.T, ctx context.Context, data []byte, p storage.Pa
 }
 
 var masterKey = bytes.Repeat([]byte{5}, 32)
-
-// DealMsg turns an object's metadata into its deal (stores are nodes by
-// index, as placed).
-func DealMsg(obj *storage.Object, object []byte, nodes []*node, expiry int64) *market.StorageDeal {
-	m := &market.StorageDeal{Object: object, K: uint32(obj.Params.K), M: uint32(obj.Params.M), PricePerMiB: 1, Expiry: expiry}
-	for _, n := range nodes {
-		m.Providers = append(m.Providers, n.key.Address())
-	}
-	var rate uint64
-	for s, seg := range obj.Segments {
-		ds := market.DealSegmentMsg{Size: uint64(seg.ShardSize)}
-		for i, pc := range seg.Pieces {
-			ds.Pieces = append(ds.Pieces, market.DealPieceMsg{ID: pc.ID, Root: pc.Root, Provider: uint32(obj.Placement[s][i])})
-			rate += (uint64(seg.ShardSize) + 1<<20 - 1) >> 20
-		}
-		m.Segments = append(m.Segments, ds)
-	}
-	m.Deposit = rate * uint64(expiry)
-	return m
-}
 
 // placement rebuilds the object's store list and placement from the deal
 // on chain (pieces move on repair) and the stores to read from, leaving
