@@ -153,7 +153,9 @@ func Run(ctx context.Context, home string, log *slog.Logger, ready func(Endpoint
 	if agent != nil {
 		deps.Leases = agent
 	}
-	apiHandler := withAPIMetrics(reg, storageSide.mount(api.Handler(deps, false)))
+	// Piece requests bypass the API latency histogram: it is labelled by
+	// path, and every piece id would be a new series.
+	apiHandler := storageSide.mount(withAPIMetrics(reg, api.Handler(deps, false)))
 	gw := newGateway(cfg, sup, leases, reg, log)
 	gwTLS, err := gatewayACME(home, cfg, gw)
 	if err != nil {
