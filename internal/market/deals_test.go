@@ -17,6 +17,8 @@ type storageWorld struct {
 	tenant *wallet.Key
 	provs  []*wallet.Key
 	pieces map[string][]byte // id → data
+
+	noHeartbeat map[wallet.Address]bool // providers answer() does not heartbeat for
 }
 
 func newStorageWorld(t *testing.T) *storageWorld {
@@ -79,7 +81,9 @@ func (w *storageWorld) lastDeal() *Deal {
 func (w *storageWorld) answer(skip map[wallet.Address]bool, bad map[wallet.Address]bool) {
 	w.t.Helper()
 	for _, p := range w.provs {
-		w.must(p, &Heartbeat{})
+		if !w.noHeartbeat[p.Address()] {
+			w.must(p, &Heartbeat{})
+		}
 		if skip[p.Address()] {
 			continue
 		}
@@ -269,6 +273,31 @@ func TestRepairDeal(t *testing.T) {
 	nw, _ := Reader{w.kv}.Provider(fresh.Address())
 	if old.StorageUsed != 0 || slices.Contains(old.Deals, d.ID) || nw.StorageUsed != testPieceSize || !slices.Contains(nw.Deals, d.ID) {
 		t.Fatalf("books after repair: old %+v new %+v", old, nw)
+	}
+}
+
+func TestLostProviderRecovers(t *testing.T) {
+	w := newStorageWorld(t)
+	w.must(w.tenant, w.deal(w.height+300, 1_000_000))
+	d := w.lastDeal()
+	w.endBlock()
+	quiet := w.provs[2].Address()
+	w.noHeartbeat = map[wallet.Address]bool{quiet: true}
+	for !d.Repair {
+		w.answer(nil, nil) // quiet still proves, but stops heartbeating
+		w.endBlock()
+		d, _ = Reader{w.kv}.Deal(d.ID)
+		if w.height > 100 {
+			t.Fatal("a lost provider's deal was never flagged")
+		}
+	}
+	if p, _ := (Reader{w.kv}).Provider(quiet); p.Status != ProviderLost {
+		t.Fatalf("flagged while the provider is %s", p.Status)
+	}
+	w.must(w.provs[2], &Heartbeat{})
+	w.endBlock()
+	if d, _ = (Reader{w.kv}).Deal(d.ID); d.Repair || len(Reader{w.kv}.RepairDeals()) != 0 {
+		t.Fatalf("still flagged after the provider recovered: %+v", d)
 	}
 }
 

@@ -183,6 +183,7 @@ func heartbeat(c *Ctx, s *store) error {
 	p.Heartbeat = c.Height
 	s.putProvider(p)
 	s.schedule(c.Height+s.params().Grace+1, itemHeartbeat+c.Sender.String())
+	checkDeals(c, s, p) // its pieces count again
 	return nil
 }
 
