@@ -195,6 +195,8 @@ func createDevnet(ctx context.Context, dir string, n int) (*Devnet, error) {
 		// never takes the tenant's URLs down with it.
 		cfg.Provider.Enabled = n == 1 || i > 0
 		cfg.Provider.HeartbeatEvery = 2
+		// Providers hold pieces for storage deals; node 0 repairs them.
+		cfg.Storage.Enabled, cfg.Storage.Repair = cfg.Provider.Enabled, i == 0
 		if _, err := Init(ctx, home, InitOptions{Config: cfg}); err != nil {
 			return nil, err
 		}

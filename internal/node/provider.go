@@ -85,7 +85,7 @@ func ingressOf(cfg Config) string {
 
 // newProviderAgent builds the provider agent from the config.
 func newProviderAgent(home string, cfg Config, key NodeKey, rep *resources.Report, ledger *resources.Ledger,
-	provs map[hypercore.Isolation]hypercore.Provider, sup *spacecore.Supervisor, log *slog.Logger) (*provider.Agent, error) {
+	provs map[hypercore.Isolation]hypercore.Provider, sup *spacecore.Supervisor, signer *chain.Signer, log *slog.Logger) (*provider.Agent, error) {
 	wk, err := key.WalletKey()
 	if err != nil {
 		return nil, err
@@ -129,10 +129,13 @@ func newProviderAgent(home string, cfg Config, key NodeKey, rep *resources.Repor
 		Prices: market.Prices{CPUMilli: cfg.Provider.PriceCPUMilli, MemoryMiB: cfg.Provider.PriceMemoryMiB,
 			DiskGiB: cfg.Provider.PriceDiskGiB, GPU: cfg.Provider.PriceGPU},
 	}
-	cc := &chain.Client{RPC: chainRPC(cfg)}
+	if cfg.Storage.Enabled {
+		capBytes, _ := hac.ParseSize(cfg.Storage.Capacity) // validated
+		offer.Storage, offer.Prices.StorageMiB = uint64(capBytes), cfg.Storage.PriceMiB
+	}
 	return provider.New(provider.Config{
 		Key: wk, Offer: offer, Stake: uint64(stake), HeartbeatEvery: cfg.Provider.HeartbeatEvery,
-		WithdrawEvery: cfg.Provider.WithdrawEvery, Chain: cc, Submit: &chain.Signer{C: cc, Key: wk},
+		WithdrawEvery: cfg.Provider.WithdrawEvery, Chain: signer.C, Submit: signer,
 		Supervisor: sup, Logger: log, Sealing: xk, SecretsDir: filepath.Join(home, "secrets"),
 	}), nil
 }

@@ -28,7 +28,7 @@ func (a *App) FinalizeBlock(_ context.Context, req *abci.FinalizeBlockRequest) (
 		results[i] = res
 		fees += fee
 	}
-	endEvents := a.endBlock(req.Height)
+	endEvents := a.endBlock(req.Height, req.Hash)
 	updates := a.stakingEndBlock(req.Height)
 	if fees > 0 {
 		if len(req.ProposerAddress) == wallet.AddressSize {
