@@ -215,7 +215,7 @@ func TestStoreObjectsConfig(t *testing.T) {
 	}
 	// The registry: a test network replaces where pieces go.
 	var placed bool
-	RegisterNetworkForTest(t, "test-net", func(home string, cfg Config) (Network, error) {
+	RegisterNetworkForTest(t, "test-net", func(home string, cfg Config, _ []byte) (Network, error) {
 		placed = true
 		return NewLocalNetwork(dir+"/pieces", cfg.LocalStores)
 	})
