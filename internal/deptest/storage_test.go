@@ -7,9 +7,10 @@ import "testing"
 // that the branches adding provider-side storage merge without touching
 // `forbidden`.
 var storeForbidden = map[string][]string{
-	"internal/storage/index":   {"internal/chain", "internal/market", "internal/node", "internal/api", "internal/hypercore", "internal/spacecore", "internal/provider", "internal/storage/objects", "internal/s3"},
-	"internal/storage/objects": {"internal/chain", "internal/market", "internal/node", "internal/api", "internal/hypercore", "internal/spacecore", "internal/provider", "internal/s3"},
-	"internal/s3":              {"internal/chain", "internal/market", "internal/node", "internal/api", "internal/hypercore", "internal/spacecore", "internal/provider"},
+	"internal/storage/index":    {"internal/chain", "internal/market", "internal/node", "internal/api", "internal/hypercore", "internal/spacecore", "internal/provider", "internal/storage/objects", "internal/s3"},
+	"internal/storage/objects":  {"internal/chain", "internal/market", "internal/node", "internal/api", "internal/hypercore", "internal/spacecore", "internal/provider", "internal/s3"},
+	"internal/storage/chainnet": {"internal/node", "internal/api", "internal/hypercore", "internal/spacecore", "internal/provider", "internal/s3"},
+	"internal/s3":               {"internal/chain", "internal/market", "internal/node", "internal/api", "internal/hypercore", "internal/spacecore", "internal/provider"},
 }
 
 func TestStoreLayering(t *testing.T) {

@@ -35,7 +35,7 @@ func (n *Network) commit(ctx context.Context, obj *storage.Object, ref []byte, c
 	if err != nil {
 		return fmt.Errorf("chainnet: chain height: %w", err)
 	}
-	msg, err := storage.NewDeal(obj, ref, addrs, price, h, h+n.DealBlocks)
+	msg, err := NewDeal(obj, ref, addrs, price, h, h+n.DealBlocks)
 	if err != nil {
 		return err
 	}
