@@ -45,6 +45,7 @@ const (
 type Chain interface {
 	Providers(ctx context.Context) ([]market.Provider, error)
 	Height(ctx context.Context) (int64, error)
+	Deal(ctx context.Context, id string) (market.Deal, error)
 }
 
 // Network is the chain-backed objects.Network of one owner.
@@ -67,6 +68,7 @@ type Network struct {
 var (
 	_ objects.Network     = (*Network)(nil)
 	_ objects.DealNetwork = (*Network)(nil)
+	_ objects.Locator     = (*Network)(nil)
 )
 
 // providersTTL bounds how stale the provider list a read resolves

@@ -45,3 +45,36 @@ func (n *Network) commit(ctx context.Context, obj *storage.Object, ref []byte, c
 	}
 	return nil
 }
+
+// Locate implements objects.Locator: obj's stores and placement as its
+// deal has them now. Repairs rebuild byte-identical pieces, so the ids
+// must match; a deal that disagrees with the object is an error.
+func (n *Network) Locate(ctx context.Context, obj *storage.Object) (*storage.Object, error) {
+	d, err := n.Chain.Deal(ctx, obj.Deal)
+	if err != nil {
+		return nil, fmt.Errorf("chainnet: deal %s: %w", obj.Deal, err)
+	}
+	out := *obj
+	out.Stores, out.Placement = nil, nil
+	idx := map[wallet.Address]int{}
+	for _, seg := range obj.Segments {
+		if seg.Index < 0 || seg.Index >= len(d.Segments) || len(d.Segments[seg.Index].Pieces) != len(seg.Pieces) {
+			return nil, fmt.Errorf("chainnet: deal %s does not hold segment %d as the object has it", obj.Deal, seg.Index)
+		}
+		row := make([]int, len(seg.Pieces))
+		for i, pc := range d.Segments[seg.Index].Pieces {
+			if pc.ID != seg.Pieces[i].ID {
+				return nil, fmt.Errorf("chainnet: deal %s segment %d piece %d is %s, the object's is %s", obj.Deal, seg.Index, i, pc.ID, seg.Pieces[i].ID)
+			}
+			j, ok := idx[pc.Provider]
+			if !ok {
+				j = len(out.Stores)
+				idx[pc.Provider] = j
+				out.Stores = append(out.Stores, pc.Provider.String())
+			}
+			row[i] = j
+		}
+		out.Placement = append(out.Placement, row)
+	}
+	return &out, nil
+}

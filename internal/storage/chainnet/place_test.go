@@ -101,10 +101,36 @@ func TestPick(t *testing.T) {
 type fakeChain struct {
 	provs  []market.Provider
 	height int64
+	deals  map[string]market.Deal
 }
 
 func (f *fakeChain) Providers(context.Context) ([]market.Provider, error) { return f.provs, nil }
 func (f *fakeChain) Height(context.Context) (int64, error)                { return f.height, nil }
+func (f *fakeChain) Deal(_ context.Context, id string) (market.Deal, error) {
+	d, ok := f.deals[id]
+	if !ok {
+		return d, errors.New("not found on chain")
+	}
+	return d, nil
+}
+
+// open records msg as the chain would (the deal's pieces by provider address).
+func (f *fakeChain) open(owner wallet.Address, m *market.StorageDeal) string {
+	id := market.DealID(owner, m.Object)
+	d := market.Deal{ID: id, Owner: owner, Object: m.Object, K: m.K, M: m.M, State: market.DealActive}
+	for _, seg := range m.Segments {
+		ds := market.DealSegment{Size: seg.Size}
+		for _, p := range seg.Pieces {
+			ds.Pieces = append(ds.Pieces, market.StoredPiece{ID: p.ID, Root: p.Root, Provider: m.Providers[p.Provider]})
+		}
+		d.Segments = append(d.Segments, ds)
+	}
+	if f.deals == nil {
+		f.deals = map[string]market.Deal{}
+	}
+	f.deals[id] = d
+	return id
+}
 
 // TestBeginPutCommit: the deal msg names the chosen providers in the
 // object's store order, covers the deposit, and carries the deal id the
@@ -178,4 +204,101 @@ func TestOpenOptions(t *testing.T) {
 	if n := net.(*Network); n.DealBlocks != 50 || n.Price != 2 || n.RepairAt != 5 {
 		t.Fatalf("%+v", n)
 	}
+}
+
+// TestLocate: a repair moved a killed provider's pieces to a spare;
+// with two more holders gone the entry's placement no longer reads, the
+// deal's (Locate) does.
+func TestLocate(t *testing.T) {
+	fc := &fakeChain{height: 10}
+	for range 7 {
+		fc.provs = append(fc.provs, provider(t, "", 1<<20))
+	}
+	key, _ := wallet.Generate(rand.Reader)
+	n := &Network{Chain: fc, Key: key, DealBlocks: 100}
+	n.Submit = func(_ context.Context, m *market.StorageDeal) error { fc.open(key.Address(), m); return nil }
+	up, err := n.BeginPut(context.Background(), cfg(4, 2, nil, nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dirs := map[string]*storage.DirStore{}
+	for _, p := range fc.provs {
+		a := p.Address.String()
+		dirs[a] = &storage.DirStore{Label: a, Dir: t.TempDir()}
+	}
+	var stores []storage.PieceStore
+	for _, s := range up.Stores {
+		stores = append(stores, dirs[s.Name()])
+	}
+	data := make([]byte, 3<<20+5)
+	rand.Read(data)
+	master := bytes.Repeat([]byte{5}, 32)
+	obj, err := storage.Put(context.Background(), bytes.NewReader(data), stores, master, storage.Params{K: 4, M: 2, SegmentSize: 1 << 20}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if obj.Deal, err = up.Commit(context.Background(), obj); err != nil {
+		t.Fatal(err)
+	}
+	// The spare is the provider not chosen; "repair" piece 1 of each segment onto it.
+	var spare market.Provider
+	for _, p := range fc.provs {
+		if !slicesContains(obj.Stores, p.Address.String()) {
+			spare = p
+		}
+	}
+	d := fc.deals[obj.Deal]
+	lost := d.Segments[0].Pieces[1].Provider
+	for si, seg := range obj.Segments {
+		for i, pc := range d.Segments[si].Pieces {
+			if pc.Provider != lost {
+				continue
+			}
+			b, err := dirs[lost.String()].Get(context.Background(), seg.Pieces[i].ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := dirs[spare.Address.String()].Put(context.Background(), seg.Pieces[i].ID, b); err != nil {
+				t.Fatal(err)
+			}
+			d.Segments[si].Pieces[i].Provider = spare.Address
+		}
+	}
+	// Gone: the repaired provider and two more original holders, so the
+	// entry's placement has 3 of 6 pieces per segment, the deal's 4.
+	gone := map[string]bool{lost.String(): true, d.Segments[0].Pieces[2].Provider.String(): true, d.Segments[0].Pieces[3].Provider.String(): true}
+	live := map[string]storage.PieceStore{}
+	for a, s := range dirs {
+		if !gone[a] {
+			live[a] = s
+		}
+	}
+	if err := storage.Get(context.Background(), obj, live, master, &bytes.Buffer{}); !errors.Is(err, storage.ErrUnavailable) {
+		t.Fatalf("stale placement read: %v, want ErrUnavailable (3 of 6 holders gone)", err)
+	}
+	moved, err := n.Locate(context.Background(), obj)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	if err := storage.Get(context.Background(), moved, live, master, &out); err != nil || !bytes.Equal(out.Bytes(), data) {
+		t.Fatalf("read after Locate: %v", err)
+	}
+	// A deal that disagrees with the object is refused.
+	bad := *obj
+	bad.Segments = append([]storage.Segment(nil), obj.Segments...)
+	bad.Segments[0].Pieces = append([]storage.Piece(nil), obj.Segments[0].Pieces...)
+	bad.Segments[0].Pieces[0].ID = bad.Segments[1].Pieces[0].ID
+	if _, err := n.Locate(context.Background(), &bad); err == nil {
+		t.Fatal("mismatched deal accepted")
+	}
+}
+
+func slicesContains(s []string, v string) bool {
+	for _, x := range s {
+		if x == v {
+			return true
+		}
+	}
+	return false
 }

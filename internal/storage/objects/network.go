@@ -46,6 +46,15 @@ type Upload struct {
 	Commit func(ctx context.Context, obj *storage.Object) (deal string, err error)
 }
 
+// Locator is a network that can say where an object's pieces are now
+// (optional): repairs move pieces to other providers after the index
+// entry was written. The client asks only when a read of an object with a
+// deal finds fewer than k pieces where the entry says they are.
+type Locator interface {
+	// Locate returns obj with Stores and Placement as its deal has them.
+	Locate(ctx context.Context, obj *storage.Object) (*storage.Object, error)
+}
+
 // NetworkFactory opens a network for a home directory and config; seed is
 // the owner's wallet seed, for networks that sign (uploads, deals).
 type NetworkFactory func(home string, cfg Config, seed []byte) (Network, error)

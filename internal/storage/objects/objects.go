@@ -246,12 +246,28 @@ func plan(e *index.Entry, off, n int64) []unit {
 	return units
 }
 
+// getUnit reads one segment. When too few of its pieces are where the
+// entry says and the network is a Locator, it asks where the deal has
+// them now (after repairs) and reads once more: a unit is one segment, and
+// storage.Get writes nothing before it has k good pieces.
 func (c *Client) getUnit(ctx context.Context, u unit, w io.Writer) error {
 	stores, err := c.Net.Resolve(ctx, u.obj.Stores)
 	if err != nil {
 		return err
 	}
-	return storage.Get(ctx, u.obj, stores, c.master, w)
+	err = storage.Get(ctx, u.obj, stores, c.master, w)
+	loc, ok := c.Net.(Locator)
+	if !ok || u.obj.Deal == "" || !errors.Is(err, storage.ErrUnavailable) {
+		return err
+	}
+	moved, lerr := loc.Locate(ctx, u.obj)
+	if lerr != nil {
+		return fmt.Errorf("%w (locating its pieces: %v)", err, lerr)
+	}
+	if stores, err = c.Net.Resolve(ctx, moved.Stores); err != nil {
+		return err
+	}
+	return storage.Get(ctx, moved, stores, c.master, w)
 }
 
 // slice returns the part of obj whose segments hold [off, off+n) and how
