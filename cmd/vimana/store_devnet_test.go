@@ -182,3 +182,78 @@ func startS3(t *testing.T, bin, home string) (*s3.Client, func()) {
 		Credentials: credentials.NewStaticCredentialsProvider(started.AccessKey, started.SecretKey, "")})
 	return c, stop
 }
+
+// TestStoreRepairDevnet: on 8 nodes (7 storage providers), a `store put`
+// lands on six; one holder is killed and node 0's repair worker moves its
+// pieces to the seventh. Then two more original holders lose their piece
+// files, so the index entry's placement has only 3 of 6 pieces per
+// segment: `store get` still reads byte-exact because the client asks the
+// chain where the deal's pieces are now (objects.Locator).
+func TestStoreRepairDevnet(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("devnet nodes run the sandbox supervisor: needs root; CI runs this as root")
+	}
+	if testing.Short() {
+		t.Skip("starts an 8-node devnet; skipped with -short")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	bin := buildVimana(t)
+	dir := filepath.Join(t.TempDir(), "devnet")
+	t.Cleanup(func() { execErr(bin, "devnet", "down", "--home", dir) })
+	execOK(t, bin, "devnet", "up", "--nodes", "8", "--home", dir)
+	d := devnetStatus(t, bin, dir)
+	cc := &chain.Client{RPC: d.Nodes[0].RPC}
+	waitStorageProviders(ctx, t, cc, 7)
+
+	vim := func(args ...string) string {
+		t.Helper()
+		return execOK(t, bin, append([]string{"--home", dir}, args...)...)
+	}
+	vim("store", "mb", "bkt", "--segment-size", "1")
+	data := make([]byte, 2<<20+99)
+	rand.Read(data)
+	src := filepath.Join(t.TempDir(), "blob.bin")
+	os.WriteFile(src, data, 0o600)
+	var put entryView
+	if err := json.Unmarshal([]byte(vim("store", "put", src, "bkt/blob", "-q", "-o", "json")), &put); err != nil || len(put.Deals) != 1 {
+		t.Fatalf("put: %+v %v", put, err)
+	}
+	nodeOf := map[string]int{}
+	for i, a := range d.Providers {
+		nodeOf[a] = i
+	}
+	killed := put.Stores[0]
+	if err := syscall.Kill(d.Nodes[nodeOf[killed]].Pid, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(2 * time.Minute); ; time.Sleep(300 * time.Millisecond) {
+		dl, err := cc.Deal(ctx, put.Deals[0])
+		onKilled := 0
+		for _, seg := range dl.Segments {
+			for _, pc := range seg.Pieces {
+				if pc.Provider.String() == killed {
+					onKilled++
+				}
+			}
+		}
+		if err == nil && !dl.Repair && onKilled == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("deal not repaired: %+v (%v)", dl, err)
+		}
+	}
+	for _, a := range put.Stores[1:3] {
+		pieces := filepath.Join(d.Nodes[nodeOf[a]].Home, "pieces")
+		ents, _ := os.ReadDir(pieces)
+		for _, e := range ents {
+			os.RemoveAll(filepath.Join(pieces, e.Name()))
+		}
+	}
+	out := filepath.Join(t.TempDir(), "out.bin")
+	vim("store", "get", "bkt/blob", out, "-q")
+	if got, err := os.ReadFile(out); err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("store get after repair with 3 of the put's holders gone: %d bytes, %v", len(got), err)
+	}
+}
