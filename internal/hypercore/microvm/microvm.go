@@ -156,9 +156,9 @@ type meta struct {
 	CreatedAt time.Time             `json:"created_at"`
 	StartedAt time.Time             `json:"started_at,omitzero"`
 	Ports     []hypercore.Port      `json:"ports,omitempty"`
-	Pid       int                   `json:"pid,omitempty"`        // QEMU
-	PidStart  uint64                `json:"pid_start,omitempty"`  // its start time in /proc/<pid>/stat
-	Accel     string                `json:"accel,omitempty"`      // kvm or tcg
+	Pid       int                   `json:"pid,omitempty"`       // QEMU
+	PidStart  uint64                `json:"pid_start,omitempty"` // its start time in /proc/<pid>/stat
+	Accel     string                `json:"accel,omitempty"`     // kvm or tcg
 	Exit      *hypercore.ExitStatus `json:"exit,omitempty"`
 }
 

@@ -153,9 +153,13 @@ func qemuArgs(s *vmSetup, dir string, m *meta, memLimit int64) []string {
 	cpus := int((m.Spec.Resources.MilliCPU + 999) / 1000)
 	cpus = max(1, min(cpus, runtime.NumCPU()))
 	cmdline := []string{
-		"console=ttyS0", "quiet", "loglevel=3", "panic=-1", "rdinit=/init",
+		"console=ttyS0", "panic=-1", "rdinit=/init",
 		"8250.nr_uarts=1", "i8042.noaux", "i8042.nomux", "i8042.nopnp", "i8042.dumbkbd",
 		"random.trust_cpu=on", agent.EnvMarker + "=1",
+	}
+	if os.Getenv("VIMANA_MICROVM_DEBUG") == "" {
+		// Kernel chatter on an emulated UART costs boot time.
+		cmdline = append(cmdline, "quiet", "loglevel=3")
 	}
 	accel := []string{"-accel", s.accel}
 	if s.accel == "kvm" {
@@ -180,18 +184,18 @@ func qemuArgs(s *vmSetup, dir string, m *meta, memLimit int64) []string {
 	f := func(name string) string { return filepath.Join(dir, name) }
 	return append([]string{
 		"-M", "microvm"}, append(accel,
-		"-m", strconv.FormatInt(guestMemory(memLimit, s.initSize), 10) + "M", "-smp", strconv.Itoa(cpus),
+		"-m", strconv.FormatInt(guestMemory(memLimit, s.initSize), 10)+"M", "-smp", strconv.Itoa(cpus),
 		"-nodefaults", "-no-user-config", "-nographic", "-no-reboot",
 		"-kernel", s.kernel.Vmlinuz, "-initrd", s.initramfs, "-append", strings.Join(cmdline, " "),
-		"-chardev", "file,id=con,path=" + f(fileConsole), "-serial", "chardev:con",
+		"-chardev", "file,id=con,path="+f(fileConsole), "-serial", "chardev:con",
 		"-device", "virtio-serial-device,max_ports=4",
-		"-chardev", "socket,id=ctl,path=" + f(fileCtl) + ",server=on,wait=off",
-		"-device", "virtserialport,chardev=ctl,name=" + agent.PortCtl,
-		"-chardev", "file,id=log,append=on,path=" + f(fileLog),
-		"-device", "virtserialport,chardev=log,name=" + agent.PortLog,
-		"-chardev", "file,id=exit,append=on,path=" + f(fileExit),
-		"-device", "virtserialport,chardev=exit,name=" + agent.PortExit,
-		"-drive", "id=root,file=" + f(fileRootfs) + ",format=raw,if=none,cache=unsafe",
+		"-chardev", "socket,id=ctl,path="+f(fileCtl)+",server=on,wait=off",
+		"-device", "virtserialport,chardev=ctl,name="+agent.PortCtl,
+		"-chardev", "file,id=log,append=on,path="+f(fileLog),
+		"-device", "virtserialport,chardev=log,name="+agent.PortLog,
+		"-chardev", "file,id=exit,append=on,path="+f(fileExit),
+		"-device", "virtserialport,chardev=exit,name="+agent.PortExit,
+		"-drive", "id=root,file="+f(fileRootfs)+",format=raw,if=none,cache=unsafe",
 		"-device", "virtio-blk-device,drive=root",
 		"-netdev", net, "-device", "virtio-net-device,netdev=n0",
 	)...)

@@ -3,6 +3,7 @@ package microvm
 import (
 	"context"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"syscall"
@@ -74,8 +75,10 @@ func (p *Provider) Start(ctx context.Context, id string) error {
 // run waits for the agent and hands it the workload.
 func (p *Provider) run(ctx context.Context, id string, m *meta, h *handle) error {
 	for {
-		// The socket exists once QEMU has set up its chardevs.
-		if _, err := os.Stat(p.path(id, fileCtl)); err == nil {
+		// QEMU creates the socket, then listens on it: dial until it
+		// answers.
+		if c, err := net.Dial("unix", p.path(id, fileCtl)); err == nil {
+			c.Close() // QEMU takes the next client once this one is gone
 			break
 		}
 		select {

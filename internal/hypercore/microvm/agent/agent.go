@@ -180,5 +180,14 @@ func setupRoot(root string) error {
 		}
 	}
 	_ = os.MkdirAll(filepath.Join(root, "tmp"), 0o1777)
+	// devtmpfs has device nodes only; these links are what programs expect.
+	for name, target := range map[string]string{
+		"dev/fd": "/proc/self/fd", "dev/stdin": "/proc/self/fd/0", "dev/stdout": "/proc/self/fd/1",
+		"dev/stderr": "/proc/self/fd/2", "dev/core": "/proc/kcore",
+	} {
+		_ = os.Symlink(target, filepath.Join(root, name))
+	}
+	_ = os.Remove(filepath.Join(root, "dev/ptmx"))
+	_ = os.Symlink("pts/ptmx", filepath.Join(root, "dev/ptmx"))
 	return nil
 }

@@ -27,7 +27,7 @@ type agent struct {
 	waiters  map[int]chan unix.WaitStatus // by pid, filled by the reaper
 	early    map[int]unix.WaitStatus      // reaped before registered
 	run      *wire.Run
-	pid      int                // the workload, 0 before Run
+	pid      int                 // the workload, 0 before Run
 	sessions map[uint32]*session // exec sessions of the current host connection
 }
 
@@ -85,7 +85,9 @@ func (a *agent) reply(t wire.Type, stream uint32, v any) {
 	}
 }
 
-func (a *agent) fail(stream uint32, err error) { a.reply(wire.TError, stream, wire.Error{Message: err.Error()}) }
+func (a *agent) fail(stream uint32, err error) {
+	a.reply(wire.TError, stream, wire.Error{Message: err.Error()})
+}
 
 func (a *agent) handle(f wire.Frame) {
 	switch f.Type {

@@ -20,11 +20,14 @@ func setupCgroup() error {
 	if err := os.WriteFile("/sys/fs/cgroup/cgroup.subtree_control", []byte("+cpu +memory +pids"), 0); err != nil {
 		return fmt.Errorf("enabling cgroup controllers: %w", err)
 	}
+	// The workload's memory limit is its cgroup's, so its OOM kills stay
+	// inside the group and never reach the agent. (No oom_score_adj on the
+	// agent: children inherit it, and -1000 would make the workload
+	// unkillable.)
 	if err := os.Mkdir(cgroupDir, 0o755); err != nil && !os.IsExist(err) {
 		return err
 	}
-	// The agent must survive whatever the workload does to memory.
-	return os.WriteFile("/proc/self/oom_score_adj", []byte("-1000"), 0)
+	return nil
 }
 
 func applyLimits(r wire.Run) error {
