@@ -4,6 +4,7 @@ import (
 	"path/filepath"
 
 	"github.com/vistara-labs/vimana/internal/hypercore"
+	"github.com/vistara-labs/vimana/internal/hypercore/microvm"
 	"github.com/vistara-labs/vimana/internal/hypercore/sandbox"
 )
 
@@ -13,12 +14,14 @@ import (
 // before anything else runs in main.
 var reexecHooks = []func() bool{
 	sandbox.Reexec,
+	microvm.Reexec, // the guest agent: PID 1 inside a microvm
 }
 
 // init registers the providers. It runs in every process started from
 // this binary, container inits included, so it only fills a map.
 func init() {
 	hypercore.Register(hypercore.IsolationSandbox, sandbox.Factory)
+	hypercore.Register(hypercore.IsolationMicroVM, microvm.Factory)
 }
 
 // providers builds the node's providers from its config. Providers that
@@ -31,5 +34,12 @@ func providers(home string, cfg Config) (map[hypercore.Isolation]hypercore.Provi
 	if err != nil {
 		return nil, err
 	}
-	return map[hypercore.Isolation]hypercore.Provider{hypercore.IsolationSandbox: sb}, nil
+	// The microvm provider takes its kernel, cache and accelerator from
+	// VIMANA_MICROVM_* (docs/microvm.md); its Probe downloads the kernel
+	// on first use.
+	mv, err := microvm.New(filepath.Join(home, "hypercore", "microvm"), microvm.Options{})
+	if err != nil {
+		return nil, err
+	}
+	return map[hypercore.Isolation]hypercore.Provider{hypercore.IsolationSandbox: sb, hypercore.IsolationMicroVM: mv}, nil
 }
