@@ -41,7 +41,7 @@ func TestCPIO(t *testing.T) {
 			t.Errorf("cpio listing lacks %q:\n%s", want, out)
 		}
 	}
-	cmd = exec.Command("cpio", "-i", "--no-absolute-filenames", "bin/init", "odd")
+	cmd = exec.Command("cpio", "-i", "-d", "--no-absolute-filenames", "bin/init", "odd")
 	cmd.Stdin = bytes.NewReader(buf.Bytes())
 	cmd.Dir = dir
 	if out, err := cmd.CombinedOutput(); err != nil {
