@@ -147,6 +147,9 @@ func guestMemory(limit, initSize int64) int64 {
 	return (m + (1<<20 - 1)) >> 20
 }
 
+// tcgCacheMiB is TCG's translation block cache (-accel tcg,tb-size).
+var tcgCacheMiB = 64
+
 // qemuArgs builds QEMU's command line for a machine (run with the machine
 // directory as its working directory).
 func qemuArgs(s *vmSetup, dir string, m *meta, memLimit int64) []string {
@@ -165,6 +168,9 @@ func qemuArgs(s *vmSetup, dir string, m *meta, memLimit int64) []string {
 	if s.accel == "kvm" {
 		accel = append(accel, "-cpu", "host")
 	} else {
+		// TCG's translation cache defaults to 1 GiB of address space and
+		// its touched part is resident: a small guest needs far less.
+		accel[1] = "tcg,tb-size=" + strconv.Itoa(tcgCacheMiB)
 		if s.tscKHz > 0 {
 			cmdline = append(cmdline, fmt.Sprintf("tsc_early_khz=%d", s.tscKHz))
 		}

@@ -36,7 +36,7 @@ func TestQEMUArgs(t *testing.T) {
 	if got := argAfter(args, "-M"); len(got) != 1 || got[0] != "microvm" {
 		t.Errorf("-M = %v", got)
 	}
-	if got := argAfter(args, "-accel"); len(got) != 1 || got[0] != "tcg" {
+	if got := argAfter(args, "-accel"); len(got) != 1 || !strings.HasPrefix(got[0], "tcg,tb-size=") {
 		t.Errorf("-accel = %v", got)
 	}
 	if slices.Contains(args, "-cpu") {

@@ -3,6 +3,7 @@ package microvm
 import (
 	"bytes"
 	"context"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -41,6 +42,10 @@ func TestBootEcho(t *testing.T) {
 		t.Fatalf("Wait = %+v, %v\nconsole:\n%s", ex, err, tail(p.path(id, fileConsole)))
 	}
 	t.Logf("exited after %v", time.Since(start))
+	if os.Getenv("VIMANA_MICROVM_DEBUG") != "" {
+		b, _ := os.ReadFile(p.path(id, fileConsole))
+		t.Logf("console:\n%s", b)
+	}
 	rc, _ := p.Logs(ctx, id, hypercore.LogOptions{})
 	b := new(bytes.Buffer)
 	_, _ = b.ReadFrom(rc)
