@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"time"
 )
 
 // The initramfs holds the agent as /init (this very binary: see Reexec),
@@ -27,6 +28,8 @@ func buildInitramfs(cacheDir, exe string, k kernel) (string, error) {
 	}
 	path := filepath.Join(cacheDir, "initramfs-"+key+".cpio")
 	if _, err := os.Stat(path); err == nil {
+		now := time.Now()
+		_ = os.Chtimes(path, now, now) // in use: keep it from the clean-up below
 		return path, nil
 	}
 	libs, err := sharedLibs(exe)
@@ -103,10 +106,12 @@ func buildInitramfs(cacheDir, exe string, k kernel) (string, error) {
 	if err := os.Rename(f.Name(), path); err != nil {
 		return "", err
 	}
-	// Older initramfs files belong to previous binaries.
+	// Other initramfs files belong to other binaries (older versions,
+	// test binaries); ones unused for a day go, so a process that still
+	// boots guests from its own is not pulled from under it.
 	old, _ := filepath.Glob(filepath.Join(cacheDir, "initramfs-*.cpio"))
 	for _, o := range old {
-		if o != path {
+		if fi, err := os.Stat(o); err == nil && o != path && time.Since(fi.ModTime()) > 24*time.Hour {
 			_ = os.Remove(o)
 		}
 	}
