@@ -30,6 +30,22 @@ type agentConn struct {
 // acquire returns a connection to id's agent, dialling and greeting it when
 // none is open; pair with release.
 func (p *Provider) acquire(ctx context.Context, id string) (*agentConn, error) {
+	// One dial at a time per machine: QEMU accepts the next client only
+	// after the current one leaves, so a second concurrent dial would sit
+	// unanswered in the backlog until its caller gives up.
+	p.mu.Lock()
+	dial := p.dialing[id]
+	if dial == nil {
+		dial = make(chan struct{}, 1)
+		p.dialing[id] = dial
+	}
+	p.mu.Unlock()
+	select {
+	case dial <- struct{}{}:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	defer func() { <-dial }()
 	p.mu.Lock()
 	if ac := p.conns[id]; ac != nil && ac.err() == nil {
 		ac.refs++
@@ -63,12 +79,6 @@ func (p *Provider) acquire(ctx context.Context, id string) (*agentConn, error) {
 	go ac.readLoop()
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if old := p.conns[id]; old != nil && old.err() == nil {
-		// Lost a race with another caller: use theirs.
-		c.Close()
-		old.refs++
-		return old, nil
-	}
 	p.conns[id] = ac
 	return ac, nil
 }

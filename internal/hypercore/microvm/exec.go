@@ -24,7 +24,8 @@ func (p *Provider) running(id string) (*meta, error) {
 
 // Exec implements hypercore.Provider. The process runs in the guest beside
 // the workload, in its cgroup; stdin, stdout and stderr travel as frames.
-// Terminals are not supported yet: with TTY the process gets pipes.
+// With TTY it runs on a pseudo-terminal in the guest (output merged, resizes
+// forwarded).
 func (p *Provider) Exec(ctx context.Context, id string, req hypercore.ExecRequest) (int, error) {
 	if len(req.Args) == 0 {
 		return -1, fmt.Errorf("%w: exec without args", hypercore.ErrInvalid)
@@ -44,8 +45,23 @@ func (p *Provider) Exec(ctx context.Context, id string, req hypercore.ExecReques
 	defer ac.closeStream(sid)
 	if err := ac.w.WriteJSON(wire.TExec, sid, wire.Exec{
 		Args: req.Args, Env: req.Env, Dir: req.Dir, User: req.User, Stdin: req.Stdin != nil,
+		TTY: req.TTY, Size: wire.Resize{Rows: req.Size.Rows, Cols: req.Size.Cols},
 	}); err != nil {
 		return -1, err
+	}
+	if req.TTY && req.Resize != nil {
+		done := make(chan struct{})
+		defer close(done)
+		go func() {
+			for {
+				select {
+				case ws := <-req.Resize:
+					_ = ac.w.WriteJSON(wire.TResize, sid, wire.Resize{Rows: ws.Rows, Cols: ws.Cols})
+				case <-done:
+					return
+				}
+			}
+		}()
 	}
 	if req.Stdin != nil {
 		go func() {

@@ -93,8 +93,9 @@ type Provider struct {
 	setup   *vmSetup // kernel, initramfs, accelerator; once found
 
 	mu       sync.Mutex
-	machines map[string]*handle    // watched machines
-	conns    map[string]*agentConn // open agent connections
+	machines map[string]*handle       // watched machines
+	conns    map[string]*agentConn    // open agent connections
+	dialing  map[string]chan struct{} // per-machine dial token (conn.go)
 	metaMu   sync.Mutex
 }
 
@@ -106,7 +107,7 @@ func New(dir string, opts Options) (*Provider, error) {
 	if err := os.MkdirAll(filepath.Join(dir, "machines"), 0o700); err != nil {
 		return nil, fmt.Errorf("microvm state dir: %w", err)
 	}
-	return &Provider{dir: dir, opts: opts, machines: map[string]*handle{}, conns: map[string]*agentConn{}}, nil
+	return &Provider{dir: dir, opts: opts, machines: map[string]*handle{}, conns: map[string]*agentConn{}, dialing: map[string]chan struct{}{}}, nil
 }
 
 // Factory adapts New to hypercore.Factory with default options.

@@ -160,7 +160,9 @@ func (p *Provider) State(ctx context.Context, id string) (hypercore.Status, erro
 	case m.Exit != nil:
 		st.State = hypercore.StateStopped
 	case alive(m.Pid, m.PidStart):
-		st.State, st.Pid, st.IP = hypercore.StateRunning, m.Pid, "10.0.2.15"
+		// No IP: the guest's 10.0.2.15 is not reachable from the host;
+		// published ports are.
+		st.State, st.Pid = hypercore.StateRunning, m.Pid
 	default:
 		// Exited; its watcher may not have recorded it yet.
 		if h := p.handleOf(id, m); h != nil {
@@ -267,6 +269,7 @@ func (p *Provider) Delete(ctx context.Context, id string) error {
 		ac.c.Close()
 		delete(p.conns, id)
 	}
+	delete(p.dialing, id)
 	p.mu.Unlock()
 	for _, pt := range m.Ports {
 		releasePort(id, pt.Protocol, pt.HostPort)

@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"os/signal"
 	"strconv"
@@ -122,7 +121,7 @@ func (a *agent) handle(f wire.Frame) {
 			return
 		}
 		a.startExec(f.Stream, e)
-	case wire.TStdin, wire.TStdinEOF:
+	case wire.TStdin, wire.TStdinEOF, wire.TResize:
 		a.mu.Lock()
 		s := a.sessions[f.Stream]
 		a.mu.Unlock()
@@ -159,7 +158,7 @@ func (a *agent) reap() {
 
 // spawn starts a process in the workload cgroup and registers for its exit
 // under the same lock the reaper takes, so no exit is missed.
-func (a *agent) spawn(args, env []string, dir, user string, files []uintptr) (int, chan unix.WaitStatus, error) {
+func (a *agent) spawn(args, env []string, dir, user string, files []uintptr, ctty bool) (int, chan unix.WaitStatus, error) {
 	path, err := lookPath(args[0], env)
 	if err != nil {
 		return 0, nil, err
@@ -180,7 +179,7 @@ func (a *agent) spawn(args, env []string, dir, user string, files []uintptr) (in
 	defer a.mu.Unlock()
 	pid, err := syscall.ForkExec(path, args, &syscall.ProcAttr{
 		Dir: dir, Env: env, Files: files,
-		Sys: &syscall.SysProcAttr{Setsid: true, Credential: cred, UseCgroupFD: true, CgroupFD: cg},
+		Sys: &syscall.SysProcAttr{Setsid: true, Setctty: ctty, Ctty: 0, Credential: cred, UseCgroupFD: true, CgroupFD: cg},
 	})
 	if err != nil {
 		return 0, nil, err
@@ -268,7 +267,7 @@ func (a *agent) startWorkload(stream uint32, r wire.Run) {
 	}
 	null, _ := os.Open("/dev/null")
 	lf := a.logPort.Fd()
-	pid, ch, err := a.spawn(r.Args, r.Env, r.Cwd, r.User, []uintptr{null.Fd(), lf, lf})
+	pid, ch, err := a.spawn(r.Args, r.Env, r.Cwd, r.User, []uintptr{null.Fd(), lf, lf}, false)
 	null.Close()
 	if err != nil {
 		// The workload could not start: that is its exit (127, as a shell
@@ -302,12 +301,20 @@ func (a *agent) finish(ex wire.Exit) {
 
 // session is one exec.
 type session struct {
-	stdin chan []byte // nil data: EOF
-	once  sync.Once
-	done  chan struct{}
+	stdin  chan []byte // nil data: EOF
+	resize func(wire.Resize)
+	once   sync.Once
+	done   chan struct{}
 }
 
 func (s *session) input(f wire.Frame) {
+	if f.Type == wire.TResize {
+		var r wire.Resize
+		if s.resize != nil && json.Unmarshal(f.Payload, &r) == nil {
+			s.resize(r)
+		}
+		return
+	}
 	var b []byte
 	if f.Type == wire.TStdin {
 		b = f.Payload
@@ -349,6 +356,10 @@ func (a *agent) startExec(stream uint32, e wire.Exec) {
 			dir = r.Cwd
 		}
 	}
+	if e.TTY {
+		a.startTTYExec(stream, e, env, dir, user)
+		return
+	}
 	inR, inW, err := os.Pipe()
 	if err != nil {
 		a.fail(stream, err)
@@ -360,7 +371,7 @@ func (a *agent) startExec(stream uint32, e wire.Exec) {
 		inW.Close()
 		inW = nil
 	}
-	pid, ch, err := a.spawn(e.Args, env, dir, user, []uintptr{inR.Fd(), outW.Fd(), errW.Fd()})
+	pid, ch, err := a.spawn(e.Args, env, dir, user, []uintptr{inR.Fd(), outW.Fd(), errW.Fd()}, false)
 	inR.Close()
 	outW.Close()
 	errW.Close()
@@ -429,5 +440,3 @@ func (a *agent) startExec(stream uint32, e wire.Exec) {
 		a.reply(wire.TExitCode, stream, wire.ExitCode{Code: exitOf(ws).Code})
 	}()
 }
-
-var _ io.Reader = (*os.File)(nil)

@@ -26,8 +26,8 @@ const HeaderSize = 9
 // Type says what a frame carries.
 type Type uint8
 
-// Frame types. Host->guest: Hello, Run, Signal, Exec, Stdin, StdinEOF,
-// Stats. Guest->host: Ready, Started, Stdout, Stderr, ExitCode, StatsReply,
+// Frame types (append only: the numbers are the protocol). Host->guest:
+// Hello, Run, Signal, Exec, Stdin, StdinEOF, Stats, Resize. Guest->host: Ready, Started, Stdout, Stderr, ExitCode, StatsReply,
 // Error.
 const (
 	THello Type = iota + 1
@@ -44,6 +44,7 @@ const (
 	TStats
 	TStatsReply
 	TError
+	TResize
 	tMax
 )
 
@@ -183,6 +184,16 @@ type Exec struct {
 	Dir   string   `json:"dir,omitempty"`
 	User  string   `json:"user,omitempty"`
 	Stdin bool     `json:"stdin,omitempty"`
+	// TTY runs the process on a pseudo-terminal of Size (output comes as
+	// TStdout only; TResize changes the size).
+	TTY  bool   `json:"tty,omitempty"`
+	Size Resize `json:"size,omitzero"`
+}
+
+// Resize is a terminal size (TResize, and Exec.Size).
+type Resize struct {
+	Rows uint16 `json:"rows"`
+	Cols uint16 `json:"cols"`
 }
 
 // ExitCode ends an exec session.
