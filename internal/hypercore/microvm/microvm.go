@@ -96,6 +96,7 @@ type Provider struct {
 	machines map[string]*handle       // watched machines
 	conns    map[string]*agentConn    // open agent connections
 	dialing  map[string]chan struct{} // per-machine dial token (conn.go)
+	starting map[string]bool          // Start in progress
 	metaMu   sync.Mutex
 }
 
@@ -107,7 +108,7 @@ func New(dir string, opts Options) (*Provider, error) {
 	if err := os.MkdirAll(filepath.Join(dir, "machines"), 0o700); err != nil {
 		return nil, fmt.Errorf("microvm state dir: %w", err)
 	}
-	return &Provider{dir: dir, opts: opts, machines: map[string]*handle{}, conns: map[string]*agentConn{}, dialing: map[string]chan struct{}{}}, nil
+	return &Provider{dir: dir, opts: opts, machines: map[string]*handle{}, conns: map[string]*agentConn{}, dialing: map[string]chan struct{}{}, starting: map[string]bool{}}, nil
 }
 
 // Factory adapts New to hypercore.Factory with default options.

@@ -17,6 +17,18 @@ import (
 // start the workload; it returns once the workload runs (or has already
 // failed to, which is then its exit status).
 func (p *Provider) Start(ctx context.Context, id string) error {
+	p.mu.Lock()
+	if p.starting[id] {
+		p.mu.Unlock()
+		return fmt.Errorf("%w: machine %s is being started", hypercore.ErrState, id)
+	}
+	p.starting[id] = true
+	p.mu.Unlock()
+	defer func() {
+		p.mu.Lock()
+		delete(p.starting, id)
+		p.mu.Unlock()
+	}()
 	m, err := p.loadMeta(id)
 	if err != nil {
 		return err
