@@ -70,10 +70,24 @@ func TestRunHelloMicroVM(t *testing.T) {
 	runHello(t, "microvm", 2*time.Minute)
 }
 
+// buildAgent compiles cmd/vimana-agent next to bin, where the microvm
+// provider looks for it.
+func buildAgent(t *testing.T, bin string) {
+	t.Helper()
+	cmd := exec.Command("go", "build", "-trimpath", "-o", filepath.Join(filepath.Dir(bin), "vimana-agent"), "../vimana-agent")
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go build vimana-agent: %v\n%s", err, out)
+	}
+}
+
 // runHello runs examples/hello with `vimana run` at one isolation level,
 // GETs it, stops it with SIGINT and checks that nothing is left.
 func runHello(t *testing.T, isolation string, timeout time.Duration) {
 	bin := buildVimana(t)
+	if isolation == "microvm" {
+		buildAgent(t, bin)
+	}
 	dir := t.TempDir()
 	hello := imagetest.GoBinary(t, "./examples/hello")
 	img, err := image.Build(image.BuildOptions{Binary: hello, Path: "/hello", Ports: []string{"8080"}})

@@ -54,8 +54,10 @@ type Options struct {
 	// MaxLogBytes bounds the workload log and the console; a machine that
 	// writes more is killed. Default 64 MiB.
 	MaxLogBytes int64
-	// Agent is the binary put in the initramfs as /init; default this
-	// executable.
+	// Agent is the binary put in the initramfs as /init (env
+	// VIMANA_MICROVM_AGENT); default: vimana-agent next to this
+	// executable when it is there (small and static: guests boot seconds
+	// faster under TCG), else this executable itself (see Reexec).
 	Agent string
 }
 
@@ -73,6 +75,7 @@ func (o *Options) fill(dir string) {
 	env(&o.Modules, "VIMANA_MICROVM_MODULES", "")
 	env(&o.CacheDir, "VIMANA_MICROVM_CACHE", filepath.Join(dir, "cache"))
 	env(&o.Accel, "VIMANA_MICROVM_ACCEL", "")
+	env(&o.Agent, "VIMANA_MICROVM_AGENT", "")
 	if o.DefaultMemory == 0 {
 		o.DefaultMemory = 256 << 20
 	}

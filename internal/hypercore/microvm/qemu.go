@@ -38,11 +38,9 @@ func (p *Provider) vmSetup(ctx context.Context) (*vmSetup, error) {
 	if err != nil {
 		return nil, err
 	}
-	exe := p.opts.Agent
-	if exe == "" {
-		if exe, err = os.Executable(); err != nil {
-			return nil, fmt.Errorf("%w: finding this executable for the guest agent: %v", hypercore.ErrUnavailable, err)
-		}
+	exe, err := agentBinary(p.opts.Agent)
+	if err != nil {
+		return nil, err
 	}
 	ird, err := buildInitramfs(p.opts.CacheDir, exe, k)
 	if err != nil {
@@ -58,6 +56,31 @@ func (p *Provider) vmSetup(ctx context.Context) (*vmSetup, error) {
 	}
 	p.setup = s
 	return s, nil
+}
+
+// AgentName is the standalone guest agent's file name (cmd/vimana-agent),
+// looked for next to the running executable.
+const AgentName = "vimana-agent"
+
+// agentBinary picks the guest's /init: the configured one, else
+// vimana-agent beside this executable, else this executable.
+func agentBinary(configured string) (string, error) {
+	if configured != "" {
+		if _, err := os.Stat(configured); err != nil {
+			return "", fmt.Errorf("%w: guest agent: %v", hypercore.ErrUnavailable, err)
+		}
+		return configured, nil
+	}
+	self, err := os.Executable()
+	if err != nil {
+		return "", fmt.Errorf("%w: finding this executable for the guest agent: %v", hypercore.ErrUnavailable, err)
+	}
+	if side := filepath.Join(filepath.Dir(self), AgentName); side != self {
+		if fi, err := os.Stat(side); err == nil && fi.Mode().IsRegular() && fi.Mode()&0o111 != 0 {
+			return side, nil
+		}
+	}
+	return self, nil
 }
 
 // hostTSCkHz is the host's TSC frequency: a TCG guest that calibrates its
