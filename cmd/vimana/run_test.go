@@ -70,11 +70,11 @@ func TestRunHelloMicroVM(t *testing.T) {
 	runHello(t, "microvm", 2*time.Minute)
 }
 
-// buildAgent compiles cmd/vimana-agent next to bin, where the microvm
+// buildAgent compiles the standalone guest agent next to bin, where the microvm
 // provider looks for it.
 func buildAgent(t *testing.T, bin string) {
 	t.Helper()
-	cmd := exec.Command("go", "build", "-trimpath", "-o", filepath.Join(filepath.Dir(bin), "vimana-agent"), "../vimana-agent")
+	cmd := exec.Command("go", "build", "-trimpath", "-o", filepath.Join(filepath.Dir(bin), "vimana-agent"), "../../internal/hypercore/microvm/agent/vimana-agent")
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("go build vimana-agent: %v\n%s", err, out)

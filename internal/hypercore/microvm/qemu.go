@@ -58,7 +58,7 @@ func (p *Provider) vmSetup(ctx context.Context) (*vmSetup, error) {
 	return s, nil
 }
 
-// AgentName is the standalone guest agent's file name (cmd/vimana-agent),
+// AgentName is the standalone guest agent's file name (agent/vimana-agent),
 // looked for next to the running executable.
 const AgentName = "vimana-agent"
 

@@ -1,6 +1,7 @@
 // Command vimana-agent is the microvm guest's init on its own: the same
 // agent the vimana binary runs when re-executed as PID 1 in a guest
-// (package internal/hypercore/microvm/agent), in a small static binary.
+// (package agent, one directory up), in a small static binary. It lives
+// inside the provider tree because only internal/node may import providers.
 // The microvm provider puts it in the initramfs when it sits next to the
 // vimana executable; a guest then boots without running the init code of
 // every package vimana links (seconds under TCG). `make build` builds it.
