@@ -1,6 +1,9 @@
 package microvm
 
 import (
+	"errors"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -85,5 +88,25 @@ func TestQEMUArgs(t *testing.T) {
 func TestHostTSC(t *testing.T) {
 	if khz := hostTSCkHz(); khz < 100_000 || khz > 10_000_000 {
 		t.Errorf("host TSC = %d kHz; want a plausible CPU frequency", khz)
+	}
+}
+
+func TestAgentBinary(t *testing.T) {
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := agentBinary(""); err != nil || (got != self && filepath.Base(got) != AgentName) {
+		t.Errorf("agentBinary() = %q, %v; want this executable or a %s beside it", got, err, AgentName)
+	}
+	f := filepath.Join(t.TempDir(), "agent")
+	if err := os.WriteFile(f, []byte("x"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := agentBinary(f); err != nil || got != f {
+		t.Errorf("agentBinary(%q) = %q, %v", f, got, err)
+	}
+	if _, err := agentBinary(f + "-missing"); !errors.Is(err, hypercore.ErrUnavailable) {
+		t.Errorf("agentBinary of a missing file: %v, want ErrUnavailable", err)
 	}
 }
