@@ -4,6 +4,9 @@
 # resident memory then. Needs root, `make hello-image` (which builds
 # bin/vimana and bin/vimana-agent) and a free port 18080. With AGENT=self the
 # vimana binary itself is the guest agent (bin/vimana-agent hidden).
+# Each probe gives up after 0.5 s: QEMU's user networking accepts on the host
+# port at once and retries its SYN to a guest that is not listening yet with
+# exponential backoff, so one long-lived probe would measure that backoff.
 set -euo pipefail
 N=${N:-5}
 cd "$(dirname "$0")/.."
@@ -20,7 +23,7 @@ for i in $(seq 1 "$N"); do
   t0=$(date +%s.%N)
   "$bin" --home "$dir/home" run "$dir/hac.toml" >"$dir/out" 2>"$dir/err" &
   pid=$!
-  until curl -sf -o /dev/null http://127.0.0.1:18080/; do
+  until curl -sf -m 0.5 -o /dev/null http://127.0.0.1:18080/; do
     kill -0 $pid 2>/dev/null || { cat "$dir/err"; exit 1; }
     sleep 0.02
   done

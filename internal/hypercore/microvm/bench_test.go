@@ -36,7 +36,10 @@ func BenchmarkStart(b *testing.B) {
 		Process:   hypercore.Process{Args: []string{hypercoretest.TW, "http", "8080"}},
 		Resources: hypercore.Resources{MilliCPU: 500, MemoryBytes: benchMemory(), DiskBytes: 64 << 20, Pids: 64},
 		Network:   hypercore.Network{Ports: []hypercore.Port{{Port: 8080}}}}
-	client := &http.Client{Timeout: time.Second}
+	// Short probes: QEMU's user networking accepts on the host port at once
+	// and retries its SYN to a guest not listening yet with exponential
+	// backoff; a long-lived probe would measure that backoff.
+	client := &http.Client{Timeout: 500 * time.Millisecond}
 	var durs []time.Duration
 	var rss []float64
 	b.ResetTimer()
