@@ -35,9 +35,9 @@ func providers(home string, cfg Config) (map[hypercore.Isolation]hypercore.Provi
 		return nil, err
 	}
 	// The microvm provider takes its kernel, cache and accelerator from
-	// VIMANA_MICROVM_* (docs/microvm.md); its Probe downloads the kernel
-	// on first use.
-	mv, err := microvm.New(filepath.Join(home, "hypercore", "microvm"), microvm.Options{})
+	// VIMANA_MICROVM_* (docs/microvm.md), the cache host-wide by default;
+	// its Probe downloads the kernel on first use.
+	mv, err := microvm.New(filepath.Join(home, "hypercore", "microvm"), microvm.HostOptions())
 	if err != nil {
 		return nil, err
 	}

@@ -122,7 +122,7 @@ func Run(ctx context.Context, home string, log *slog.Logger, ready func(Endpoint
 		leases = &leaseRoutes{c: &chain.Client{RPC: chainRPC(cfg)}, self: wk.Address()}
 	}
 	if cfg.Provider.Enabled {
-		if agent, err = newProviderAgent(home, cfg, key, &rep, ledger, provs, sup, log); err != nil {
+		if agent, err = newProviderAgent(ctx, home, cfg, key, &rep, ledger, provs, sup, log); err != nil {
 			return err
 		}
 	}

@@ -23,7 +23,7 @@ func testCacheDir() string {
 	if d := os.Getenv("VIMANA_MICROVM_CACHE"); d != "" {
 		return d
 	}
-	return "/var/cache/vimana/microvm"
+	return HostCacheDir
 }
 
 // newTestProvider returns a provider in a fresh dir, or skips with the

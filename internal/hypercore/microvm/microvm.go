@@ -114,8 +114,22 @@ func New(dir string, opts Options) (*Provider, error) {
 	return &Provider{dir: dir, opts: opts, machines: map[string]*handle{}, conns: map[string]*agentConn{}, dialing: map[string]chan struct{}{}, starting: map[string]bool{}}, nil
 }
 
-// Factory adapts New to hypercore.Factory with default options.
-func Factory(dir string) (hypercore.Provider, error) { return New(dir, Options{}) }
+// HostCacheDir is the kernel and initramfs cache the node and the CLI
+// share by default (VIMANA_MICROVM_CACHE overrides it), so a host with
+// several vimana homes (a devnet) downloads the guest kernel once.
+const HostCacheDir = "/var/cache/vimana/microvm"
+
+// HostOptions are the options the node and the CLI use: the defaults with
+// the host-wide cache.
+func HostOptions() Options {
+	if os.Getenv("VIMANA_MICROVM_CACHE") != "" {
+		return Options{}
+	}
+	return Options{CacheDir: HostCacheDir}
+}
+
+// Factory adapts New to hypercore.Factory with HostOptions.
+func Factory(dir string) (hypercore.Provider, error) { return New(dir, HostOptions()) }
 
 // Reexec runs the guest agent when this process is the init of a microvm
 // guest, and never returns in that case.
