@@ -2,6 +2,7 @@ package microvm
 
 import (
 	"bytes"
+	"context"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -49,5 +50,25 @@ func TestCPIO(t *testing.T) {
 	}
 	if b, _ := os.ReadFile(filepath.Join(dir, "bin/init")); string(b) != "hello" {
 		t.Errorf("bin/init = %q", b)
+	}
+}
+
+// TestVMSetupRebuildsInitramfs: a provider whose cached initramfs was
+// removed (by another process's clean-up) builds it again.
+func TestVMSetupRebuildsInitramfs(t *testing.T) {
+	p := newTestProvider(t) // Probe ran vmSetup
+	s, err := p.vmSetup(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(s.initramfs); err != nil {
+		t.Fatal(err)
+	}
+	s2, err := p.vmSetup(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(s2.initramfs); err != nil {
+		t.Errorf("initramfs not rebuilt: %v", err)
 	}
 }

@@ -107,11 +107,11 @@ func buildInitramfs(cacheDir, exe string, k kernel) (string, error) {
 		return "", err
 	}
 	// Other initramfs files belong to other binaries (older versions,
-	// test binaries); ones unused for a day go, so a process that still
-	// boots guests from its own is not pulled from under it.
+	// test binaries, 3-60 MiB each). Every Start touches its own, and a
+	// provider rebuilds one that has gone, so an hour unused is stale.
 	old, _ := filepath.Glob(filepath.Join(cacheDir, "initramfs-*.cpio"))
 	for _, o := range old {
-		if fi, err := os.Stat(o); err == nil && o != path && time.Since(fi.ModTime()) > 24*time.Hour {
+		if fi, err := os.Stat(o); err == nil && o != path && time.Since(fi.ModTime()) > time.Hour {
 			_ = os.Remove(o)
 		}
 	}

@@ -32,7 +32,13 @@ func (p *Provider) vmSetup(ctx context.Context) (*vmSetup, error) {
 	p.setupMu.Lock()
 	defer p.setupMu.Unlock()
 	if p.setup != nil {
-		return p.setup, nil
+		// Mark the initramfs as in use (other processes remove stale
+		// ones), and rebuild it should it have gone anyway.
+		now := time.Now()
+		if os.Chtimes(p.setup.initramfs, now, now) == nil {
+			return p.setup, nil
+		}
+		p.setup = nil
 	}
 	k, err := findKernel(ctx, p.opts)
 	if err != nil {
