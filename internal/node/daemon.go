@@ -127,7 +127,7 @@ func Run(ctx context.Context, home string, log *slog.Logger, ready func(Endpoint
 		// repair worker share its nonce.
 		signer := &chain.Signer{C: cc, Key: wk}
 		if cfg.Provider.Enabled {
-			if agent, err = newProviderAgent(home, cfg, key, &rep, ledger, provs, sup, signer, log); err != nil {
+			if agent, err = newProviderAgent(ctx, home, cfg, key, &rep, ledger, provs, sup, signer, log); err != nil {
 				return err
 			}
 		}

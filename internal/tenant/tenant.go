@@ -282,14 +282,15 @@ func (d *Deployer) DeliverSecrets(ctx context.Context, o market.Order) error {
 	}
 	c := api.DialTCP(p.Endpoint, ed25519.NewKeyFromSeed(d.Signer.Key.Seed()))
 	// The provider checks the lease against its own node, which may be a
-	// block behind the node this tenant asked; it answers NotFound or
-	// FailedPrecondition until it has seen the lease, so retry those (and
-	// an API that is briefly unreachable) for a while.
+	// block behind the node this tenant asked: until its agent has seen the
+	// lease it answers PermissionDenied (the key owns nothing there yet),
+	// NotFound or FailedPrecondition, so retry those (and an API that is
+	// briefly unreachable) for a while.
 	deadline := time.Now().Add(secretsRetry)
 	for {
 		_, err = c.Leases.DeliverSecrets(ctx, connect.NewRequest(&vimanav1.DeliverSecretsRequest{Lease: o.ID, Sealed: box}))
 		switch connect.CodeOf(err) {
-		case connect.CodeNotFound, connect.CodeFailedPrecondition, connect.CodeUnavailable:
+		case connect.CodeNotFound, connect.CodeFailedPrecondition, connect.CodeUnavailable, connect.CodePermissionDenied:
 			if time.Now().Before(deadline) {
 				select {
 				case <-ctx.Done():
