@@ -13,6 +13,7 @@ import (
 	"github.com/vistara-labs/vimana/internal/chain"
 	"github.com/vistara-labs/vimana/internal/market"
 	"github.com/vistara-labs/vimana/internal/storage"
+	"github.com/vistara-labs/vimana/internal/storage/chainnet"
 	"github.com/vistara-labs/vimana/internal/storage/piecestore"
 	"github.com/vistara-labs/vimana/internal/wallet"
 )
@@ -89,7 +90,7 @@ func TestStorageDevnet(t *testing.T) {
 	for _, p := range holders {
 		addrs = append(addrs, p.Address)
 	}
-	msg, err := storage.NewDeal(obj, object, addrs, 1, h-5, h+100_000)
+	msg, err := chainnet.NewDeal(obj, object, addrs, 1, h-5, h+100_000)
 	if err != nil {
 		t.Fatal(err)
 	}

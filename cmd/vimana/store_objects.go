@@ -31,6 +31,7 @@ type entryView struct {
 	Pieces      int               `json:"pieces"`
 	Inline      bool              `json:"inline"`
 	Stores      []string          `json:"stores,omitempty"`
+	Deals       []string          `json:"deals,omitempty"` // storage deals on chain (network "chain"), one per stored part
 	Elapsed     string            `json:"elapsed,omitempty"`
 }
 
@@ -39,6 +40,9 @@ func viewEntry(bucket string, e *index.Entry) entryView {
 		Created: e.Created, Parts: len(e.Parts)}
 	seen := map[string]bool{}
 	for _, p := range e.Parts {
+		if p.Deal != "" {
+			v.Deals = append(v.Deals, p.Deal)
+		}
 		for _, s := range p.Segments {
 			v.Segments++
 			v.Pieces += len(s.Pieces)
@@ -240,7 +244,7 @@ func newStoreStatCmd() *cobra.Command {
 			rows := [][]string{{"key", bucket + "/" + key}, {"size", fmt.Sprintf("%d (%s)", v.Size, mib(v.Size))}, {"etag", v.ETag},
 				{"content-type", v.ContentType}, {"created", v.Created.Format(time.RFC3339)},
 				{"parts/segments/pieces", fmt.Sprintf("%d/%d/%d", v.Parts, v.Segments, v.Pieces)}, {"inline", fmt.Sprint(v.Inline)},
-				{"stores", strings.Join(v.Stores, ",")}}
+				{"stores", strings.Join(v.Stores, ",")}, {"deals", strings.Join(v.Deals, ",")}}
 			for _, k := range slices.Sorted(maps.Keys(v.Metadata)) {
 				rows = append(rows, []string{"meta " + k, v.Metadata[k]})
 			}

@@ -15,8 +15,8 @@ import (
 
 // Network is where pieces go: it picks k+m distinct piece stores for a
 // bucket's new data (honouring its regions) and finds stores by name to
-// read. The built-in "local" network is DirStores under --home; the
-// storenet branch registers one backed by chain-discovered providers.
+// read. The built-in "local" network is DirStores under --home;
+// storage/chainnet registers "chain", the providers on chain.
 type Network interface {
 	// Place returns at least k+m distinct stores for a put into a bucket
 	// with cfg (allowed/denied regions).
@@ -26,8 +26,38 @@ type Network interface {
 	Resolve(ctx context.Context, names []string) (map[string]storage.PieceStore, error)
 }
 
-// NetworkFactory opens a network for a home directory and config.
-type NetworkFactory func(home string, cfg Config) (Network, error)
+// DealNetwork is a Network whose providers keep pieces under a storage
+// deal per object (optional: objects.Client finds it by type assertion).
+// BeginPut picks the stores for one object; the client stores every piece
+// first and only then calls Commit, so a crash mid-upload never leaves a
+// deal pointing at missing pieces (the uploaded pieces of an uncommitted
+// object are the providers' to drop). Commit returns the deal's id, which
+// the client records in the object (storage.Object.Deal). An inline
+// object has no pieces and is never committed.
+type DealNetwork interface {
+	Network
+	BeginPut(ctx context.Context, cfg index.BucketConfig) (*Upload, error)
+}
+
+// Upload is one object's placement on a DealNetwork.
+type Upload struct {
+	Stores []storage.PieceStore
+	// Commit opens the deal for obj, whose pieces are all stored.
+	Commit func(ctx context.Context, obj *storage.Object) (deal string, err error)
+}
+
+// Locator is a network that can say where an object's pieces are now
+// (optional): repairs move pieces to other providers after the index
+// entry was written. The client asks only when a read of an object with a
+// deal finds fewer than k pieces where the entry says they are.
+type Locator interface {
+	// Locate returns obj with Stores and Placement as its deal has them.
+	Locate(ctx context.Context, obj *storage.Object) (*storage.Object, error)
+}
+
+// NetworkFactory opens a network for a home directory and config; seed is
+// the owner's wallet seed, for networks that sign (uploads, deals).
+type NetworkFactory func(home string, cfg Config, seed []byte) (Network, error)
 
 var (
 	networksMu sync.Mutex
@@ -77,19 +107,19 @@ func Networks() []string {
 	return ns
 }
 
-// OpenNetwork opens cfg.Network.
-func OpenNetwork(home string, cfg Config) (Network, error) {
+// OpenNetwork opens cfg.Network for the owner whose wallet seed is seed.
+func OpenNetwork(home string, cfg Config, seed []byte) (Network, error) {
 	networksMu.Lock()
 	f, ok := networks[cfg.Network]
 	networksMu.Unlock()
 	if !ok {
 		return nil, fmt.Errorf("objects: unknown network %q (have %v)", cfg.Network, Networks())
 	}
-	return f(home, cfg)
+	return f(home, cfg, seed)
 }
 
 func init() {
-	RegisterNetwork("local", func(home string, cfg Config) (Network, error) {
+	RegisterNetwork("local", func(home string, cfg Config, _ []byte) (Network, error) {
 		return NewLocalNetwork(filepath.Join(home, "store", "pieces"), cfg.LocalStores)
 	})
 }

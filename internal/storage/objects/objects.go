@@ -68,7 +68,7 @@ func Open(home string, cfg Config, seed []byte) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	net, err := OpenNetwork(home, cfg)
+	net, err := OpenNetwork(home, cfg, seed)
 	if err != nil {
 		return nil, err
 	}
@@ -83,17 +83,30 @@ type PutOptions struct {
 }
 
 // store runs the pipeline on r for bucket cfg and returns the object and
-// the hex MD5 of what it read.
+// the hex MD5 of what it read. On a DealNetwork the deal is opened only
+// after every piece is stored, and its id kept in the object.
 func (c *Client) store(ctx context.Context, cfg index.BucketConfig, r io.Reader, progress func(int64)) (*storage.Object, string, error) {
-	stores, err := c.Net.Place(ctx, cfg)
+	var up *Upload
+	var err error
+	if dn, ok := c.Net.(DealNetwork); ok {
+		up, err = dn.BeginPut(ctx, cfg)
+	} else {
+		up = &Upload{}
+		up.Stores, err = c.Net.Place(ctx, cfg)
+	}
 	if err != nil {
 		return nil, "", err
 	}
 	pf := newPrefetch(r, min(cfg.Params.SegmentSize, 64<<20))
 	defer pf.stop()
-	obj, err := storage.Put(ctx, pf, stores, c.master, cfg.Params, progress)
+	obj, err := storage.Put(ctx, pf, up.Stores, c.master, cfg.Params, progress)
 	if err != nil {
 		return nil, "", err
+	}
+	if up.Commit != nil && len(obj.Segments) > 0 && obj.Segments[0].Inline == nil {
+		if obj.Deal, err = up.Commit(ctx, obj); err != nil {
+			return nil, "", fmt.Errorf("objects: opening the storage deal: %w", err)
+		}
 	}
 	return obj, pf.sum(), nil
 }
@@ -114,7 +127,8 @@ func (c *Client) Put(ctx context.Context, bucket, key string, r io.Reader, o Put
 	e := index.Entry{Key: key, Size: obj.Size, ContentType: o.ContentType, ETag: sum, Metadata: o.Metadata,
 		Created: c.Now().UTC(), Parts: []storage.Object{*obj}}
 	// The replaced object's pieces are not reclaimed here: PieceStore has
-	// no delete; providers drop pieces when their deals end (storenet).
+	// no delete and the chain no message that ends a deal early; the deal
+	// runs to its expiry and providers' GC then drops the pieces.
 	if _, err := c.Index.Put(ctx, bucket, e); err != nil {
 		return nil, err
 	}
@@ -232,12 +246,28 @@ func plan(e *index.Entry, off, n int64) []unit {
 	return units
 }
 
+// getUnit reads one segment. When too few of its pieces are where the
+// entry says and the network is a Locator, it asks where the deal has
+// them now (after repairs) and reads once more: a unit is one segment, and
+// storage.Get writes nothing before it has k good pieces.
 func (c *Client) getUnit(ctx context.Context, u unit, w io.Writer) error {
 	stores, err := c.Net.Resolve(ctx, u.obj.Stores)
 	if err != nil {
 		return err
 	}
-	return storage.Get(ctx, u.obj, stores, c.master, w)
+	err = storage.Get(ctx, u.obj, stores, c.master, w)
+	loc, ok := c.Net.(Locator)
+	if !ok || u.obj.Deal == "" || !errors.Is(err, storage.ErrUnavailable) {
+		return err
+	}
+	moved, lerr := loc.Locate(ctx, u.obj)
+	if lerr != nil {
+		return fmt.Errorf("%w (locating its pieces: %v)", err, lerr)
+	}
+	if stores, err = c.Net.Resolve(ctx, moved.Stores); err != nil {
+		return err
+	}
+	return storage.Get(ctx, moved, stores, c.master, w)
 }
 
 // slice returns the part of obj whose segments hold [off, off+n) and how

@@ -215,7 +215,7 @@ func TestStoreObjectsConfig(t *testing.T) {
 	}
 	// The registry: a test network replaces where pieces go.
 	var placed bool
-	RegisterNetworkForTest(t, "test-net", func(home string, cfg Config) (Network, error) {
+	RegisterNetworkForTest(t, "test-net", func(home string, cfg Config, _ []byte) (Network, error) {
 		placed = true
 		return NewLocalNetwork(dir+"/pieces", cfg.LocalStores)
 	})
@@ -253,3 +253,78 @@ func TestStoreObjectsReadFailsCleanly(t *testing.T) {
 type failingWriter struct{}
 
 func (failingWriter) Write([]byte) (int, error) { return 0, errors.New("pipe closed") }
+
+// movingNet is a DealNetwork and Locator over DirStores: Locate renames
+// the stores listed in moved (a repair put their pieces elsewhere).
+type movingNet struct {
+	*StaticNetwork
+	moved   map[string]string
+	located int
+}
+
+func (m *movingNet) BeginPut(ctx context.Context, cfg index.BucketConfig) (*Upload, error) {
+	ss, err := m.Place(ctx, cfg)
+	return &Upload{Stores: ss, Commit: func(context.Context, *storage.Object) (string, error) { return "deal-1", nil }}, err
+}
+
+func (m *movingNet) Locate(_ context.Context, obj *storage.Object) (*storage.Object, error) {
+	m.located++
+	out := *obj
+	out.Stores = nil
+	for _, s := range obj.Stores {
+		if to, ok := m.moved[s]; ok {
+			s = to
+		}
+		out.Stores = append(out.Stores, s)
+	}
+	return &out, nil
+}
+
+// TestStoreObjectsLocateAfterRepair: the entry records the deal; a read
+// that finds too few pieces where the entry says asks the Locator and
+// reads from where the pieces are now.
+func TestStoreObjectsLocateAfterRepair(t *testing.T) {
+	local, err := NewLocalNetwork(t.TempDir(), 6)
+	if err != nil {
+		t.Fatal(err)
+	}
+	net := &movingNet{StaticNetwork: local}
+	ix, err := index.New(&index.DirStore{Dir: t.TempDir()}, bytes.Repeat([]byte{4}, 32))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := New(ix, net, bytes.Repeat([]byte{3}, 32))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := storage.Params{K: 4, M: 2, SegmentSize: storage.LeafSize}
+	if err := c.CreateBucket(ctx, "bkt", index.BucketConfig{Params: p}); err != nil {
+		t.Fatal(err)
+	}
+	want := data(3*4096 + 9)
+	e, err := c.Put(ctx, "bkt", "obj", bytes.NewReader(want), PutOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e.Parts[0].Deal != "deal-1" {
+		t.Fatalf("deal not recorded: %q", e.Parts[0].Deal)
+	}
+	// "Repair" local-0's pieces onto a spare, then lose local-0..2.
+	spare := &storage.DirStore{Label: "spare", Dir: t.TempDir()}
+	for _, seg := range e.Parts[0].Segments {
+		for _, pc := range seg.Pieces {
+			if b, err := local.Stores[0].Get(ctx, pc.ID); err == nil {
+				spare.Put(ctx, pc.ID, b)
+			}
+		}
+	}
+	net.moved = map[string]string{"local-0": "spare"}
+	net.Stores = append(local.Stores[3:], spare)
+	var got bytes.Buffer
+	if _, err := c.Get(ctx, "bkt", "obj", &got, nil); err != nil || !bytes.Equal(got.Bytes(), want) {
+		t.Fatalf("read after repair: %v", err)
+	}
+	if net.located == 0 {
+		t.Fatal("Locator not asked")
+	}
+}

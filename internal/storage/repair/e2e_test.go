@@ -20,6 +20,7 @@ import (
 	"github.com/vistara-labs/vimana/internal/market"
 	"github.com/vistara-labs/vimana/internal/provider"
 	"github.com/vistara-labs/vimana/internal/storage"
+	"github.com/vistara-labs/vimana/internal/storage/chainnet"
 	"github.com/vistara-labs/vimana/internal/storage/piecestore"
 	"github.com/vistara-labs/vimana/internal/storage/repair"
 	"github.com/vistara-labs/vimana/internal/wallet"
@@ -168,7 +169,7 @@ func (w *world) put(t *testing.T, ctx context.Context, data []byte, p storage.Pa
 		provs = append(provs, n.key.Address())
 	}
 	// The deal tx lands a block or two later: pay from a little earlier.
-	msg, err := storage.NewDeal(obj, object, provs, 1, h-5, h+100_000)
+	msg, err := chainnet.NewDeal(obj, object, provs, 1, h-5, h+100_000)
 	if err != nil {
 		t.Fatal(err)
 	}

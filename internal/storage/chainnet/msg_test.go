@@ -1,17 +1,32 @@
-package storage
+package chainnet
 
 import (
 	"bytes"
 	"context"
 	"testing"
 
+	"crypto/rand"
+	"fmt"
+
+	"github.com/vistara-labs/vimana/internal/storage"
 	"github.com/vistara-labs/vimana/internal/wallet"
 )
 
+func dirStores(t *testing.T, n int) []storage.PieceStore {
+	var ss []storage.PieceStore
+	for i := range n {
+		ss = append(ss, &storage.DirStore{Label: fmt.Sprintf("p%d", i), Dir: t.TempDir()})
+	}
+	return ss
+}
+
 func TestNewDeal(t *testing.T) {
-	stores, _, _ := fleet(6)
-	p := Params{SegmentSize: 64 << 10, K: 4, M: 2}
-	obj, err := Put(context.Background(), bytes.NewReader(randBytes(200<<10)), stores, masterKey(t), p, nil)
+	stores := dirStores(t, 6)
+	p := storage.Params{SegmentSize: 64 << 10, K: 4, M: 2}
+	data := make([]byte, 200<<10)
+	rand.Read(data)
+	master := bytes.Repeat([]byte{3}, 32)
+	obj, err := storage.Put(context.Background(), bytes.NewReader(data), stores, master, p, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -32,7 +47,7 @@ func TestNewDeal(t *testing.T) {
 	if _, err := NewDeal(obj, ref, provs[:5], 3, 10, 110); err == nil {
 		t.Fatal("provider count mismatch accepted")
 	}
-	small, _ := Put(context.Background(), bytes.NewReader([]byte("tiny")), stores, masterKey(t), p, nil)
+	small, _ := storage.Put(context.Background(), bytes.NewReader([]byte("tiny")), stores, master, p, nil)
 	if _, err := NewDeal(small, ref, provs, 3, 10, 110); err == nil {
 		t.Fatal("inline object accepted")
 	}
