@@ -30,6 +30,14 @@ func (p *Provider) Create(ctx context.Context, id string, spec hypercore.Machine
 	if len(spec.Volumes) > 0 {
 		return fmt.Errorf("%w: creating %s: the microvm provider does not mount host volumes yet", hypercore.ErrInvalid, id)
 	}
+	if spec.Network.Egress {
+		// QEMU's user networking makes outbound connections from the host
+		// itself: 10.0.2.2 is the host's loopback, and the node API and
+		// every host service would be reachable. Until the guest sits on
+		// the vimana bridge behind the sandbox's firewall (a tap device),
+		// egress is refused rather than offered unsafely.
+		return fmt.Errorf("%w: creating %s: the microvm provider does not offer egress yet (QEMU user networking would expose the host's services); use isolation sandbox or gvisor, or egress = false", hypercore.ErrInvalid, id)
+	}
 	dir := p.machineDir(id)
 	if err := os.Mkdir(dir, 0o700); err != nil {
 		if errors.Is(err, fs.ErrExist) {

@@ -2,6 +2,7 @@ package microvm
 
 import (
 	"context"
+	"errors"
 	"net"
 	"strconv"
 	"strings"
@@ -55,5 +56,27 @@ func TestNoEgress(t *testing.T) {
 	log := tail(p.path(id, fileLog))
 	if err != nil || ex.Code != 1 || !strings.Contains(log, "dial failed") {
 		t.Errorf("dial to the host's loopback without egress: exit %+v, %v; log %q", ex, err, log)
+	}
+}
+
+// TestEgressRefused: egress through QEMU's user networking would reach the
+// host's services, so Create refuses it and leaves nothing behind.
+func TestEgressRefused(t *testing.T) {
+	p, err := New(t.TempDir(), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := hypercoretest.NewID("egr")
+	spec := hypercore.MachineSpec{
+		Name: "egr", RootFS: t.TempDir(),
+		Process: hypercore.Process{Args: []string{"/bin/true"}},
+		Network: hypercore.Network{Egress: true},
+	}
+	err = p.Create(context.Background(), id, spec)
+	if !errors.Is(err, hypercore.ErrInvalid) || !strings.Contains(err.Error(), "egress") {
+		t.Fatalf("Create with egress = %v, want ErrInvalid naming egress", err)
+	}
+	if ids, _ := p.List(context.Background()); len(ids) != 0 {
+		t.Errorf("machines left after a refused Create: %v", ids)
 	}
 }
