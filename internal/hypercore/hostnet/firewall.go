@@ -180,7 +180,7 @@ func (n *Network) Unpublish(id string, st *State, egress bool, ports []hypercore
 		return nil
 	}
 	for _, p := range ports {
-		releasePort(id, p.Protocol, p.HostPort)
+		ReleasePort(id, p.Protocol, p.HostPort)
 	}
 	rules := machineRules("-D", id, st.IP, egress, ports)
 	if rules == "" || iptablesRestore(rules) == nil {

@@ -41,8 +41,9 @@ func claimPort(id, proto string, port int) (bool, error) {
 	return true, err
 }
 
-// releasePort drops id's claim on port, and only id's.
-func releasePort(id, proto string, port int) {
+// ReleasePort drops id's claim on port, and only id's (providers that
+// publish ports without the firewall, like microvm, release their own).
+func ReleasePort(id, proto string, port int) {
 	path := claimPath(proto, port)
 	if b, err := os.ReadFile(path); err == nil && string(b) == id {
 		_ = os.Remove(path)

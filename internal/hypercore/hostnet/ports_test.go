@@ -31,7 +31,7 @@ func TestAutoPortsAvoidEphemeralRange(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		t.Cleanup(func() { releasePort(id, "tcp", hp) })
+		t.Cleanup(func() { ReleasePort(id, "tcp", hp) })
 		if hp < AutoPortMin || hp > AutoPortMax || seen[hp] {
 			t.Fatalf("picked %d (range %d-%d, seen %v)", hp, AutoPortMin, AutoPortMax, seen)
 		}

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/vistara-labs/vimana/internal/hypercore"
+	"github.com/vistara-labs/vimana/internal/hypercore/hostnet"
 )
 
 // Create implements hypercore.Provider: it checks the spec, reserves host
@@ -53,7 +54,7 @@ func (p *Provider) Create(ctx context.Context, id string, spec hypercore.Machine
 	defer func() {
 		if err != nil {
 			for _, pt := range m.Ports {
-				releasePort(id, pt.Protocol, pt.HostPort)
+				hostnet.ReleasePort(id, pt.Protocol, pt.HostPort)
 			}
 			os.RemoveAll(dir)
 		}
@@ -65,7 +66,7 @@ func (p *Provider) Create(ctx context.Context, id string, spec hypercore.Machine
 		if pt.Protocol != "tcp" && pt.Protocol != "udp" {
 			return fmt.Errorf("%w: port %d: protocol %q", hypercore.ErrInvalid, pt.Port, pt.Protocol)
 		}
-		hp, err := reservePort(id, pt)
+		hp, err := hostnet.ReservePort(id, pt)
 		if err != nil {
 			return fmt.Errorf("creating %s: %w", id, err)
 		}

@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/vistara-labs/vimana/internal/hypercore/hostnet"
 )
 
 func TestMain(m *testing.M) {
@@ -68,9 +70,9 @@ func checkClean(t *testing.T, p *Provider, id string) {
 			t.Errorf("process %s of %s left behind: %s", e.Name(), id, strings.ReplaceAll(string(b), "\x00", " "))
 		}
 	}
-	if ents, _ := os.ReadDir(portsDir); len(ents) > 0 {
+	if ents, _ := os.ReadDir(hostnet.PortsDir); len(ents) > 0 {
 		for _, e := range ents {
-			if b, _ := os.ReadFile(filepath.Join(portsDir, e.Name())); string(b) == id {
+			if b, _ := os.ReadFile(filepath.Join(hostnet.PortsDir, e.Name())); string(b) == id {
 				t.Errorf("host port claim %s of %s left behind", e.Name(), id)
 			}
 		}

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/vistara-labs/vimana/internal/hypercore"
+	"github.com/vistara-labs/vimana/internal/hypercore/hostnet"
 	"github.com/vistara-labs/vimana/internal/hypercore/microvm/wire"
 )
 
@@ -272,7 +273,7 @@ func (p *Provider) Delete(ctx context.Context, id string) error {
 	delete(p.dialing, id)
 	p.mu.Unlock()
 	for _, pt := range m.Ports {
-		releasePort(id, pt.Protocol, pt.HostPort)
+		hostnet.ReleasePort(id, pt.Protocol, pt.HostPort)
 	}
 	if err := os.RemoveAll(p.machineDir(id)); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return fmt.Errorf("deleting %s: %w", id, err)
