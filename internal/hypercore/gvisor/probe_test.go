@@ -66,6 +66,7 @@ func TestProbeKVM(t *testing.T) {
 		t.Skip("no /dev/kvm")
 	}
 	dir := t.TempDir()
+	before := trialCgroups()
 	p, err := New(dir, Options{Platform: "kvm", ProbeTimeout: 5 * time.Second})
 	if err != nil {
 		t.Fatal(err)
@@ -79,6 +80,11 @@ func TestProbeKVM(t *testing.T) {
 		t.Fatalf("Probe = %v, want ErrUnavailable", err)
 	}
 	time.Sleep(500 * time.Millisecond)
+	for name := range trialCgroups() {
+		if !before[name] {
+			t.Errorf("the killed probe's cgroup /%s is left", name)
+		}
+	}
 	procs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
 	for _, f := range procs {
 		if b, err := os.ReadFile(f); err == nil && strings.Contains(string(b), dir) {
