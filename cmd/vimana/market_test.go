@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"context"
 	"encoding/json"
 	"io"
@@ -162,6 +163,10 @@ func TestMarketplaceE2E(t *testing.T) {
 	cmd.Env = append(os.Environ(), "GREETING="+secret)
 	out2, err := cmd.Output()
 	if err != nil {
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			t.Logf("stderr: %s", ee.Stderr)
+		}
 		t.Fatalf("deploy with secrets: %v\n%s", err, out2)
 	}
 	var sres tenant.Result
