@@ -15,8 +15,9 @@ help: ## list targets
 setup: ## install system packages (root; idempotent)
 	@bash scripts/setup.sh
 
-build: ## build bin/vimana
+build: ## build bin/vimana (and bin/vimana-agent, the microvm guest init)
 	$(GO) build -tags '$(TAGS)' -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/vimana
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '-s -w' -o bin/vimana-agent ./internal/hypercore/microvm/agent/vimana-agent
 
 hello-image: build ## build the hello example's OCI image into examples/hello/image
 	CGO_ENABLED=0 $(GO) build -trimpath -o bin/hello ./examples/hello

@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Installs what vimana needs to build and run on Debian/Ubuntu, idempotently:
 # libseccomp (seccomp filters), iptables and iproute2 (spacecore networking),
-# Debian's runc (only as the comparison in bench/). Needs root.
+# Debian's runc (only as the comparison in bench/), QEMU and e2fsprogs (microvm
+# provider; its guest kernel is fetched with apt-get download on first use),
+# runsc (gvisor provider).
+# Needs root.
 set -euo pipefail
 need=()
 dpkg -s libseccomp-dev >/dev/null 2>&1 || need+=(libseccomp-dev)
@@ -11,6 +14,10 @@ command -v ip >/dev/null 2>&1 || need+=(iproute2)
 command -v gcc >/dev/null 2>&1 || need+=(gcc)
 command -v runc >/dev/null 2>&1 || need+=(runc)
 command -v curl >/dev/null 2>&1 || need+=(curl)
+command -v qemu-system-x86_64 >/dev/null 2>&1 || need+=(qemu-system-x86)  # microvm provider
+command -v mkfs.ext4 >/dev/null 2>&1 || need+=(e2fsprogs)                   # microvm rootfs disks
+command -v cpio >/dev/null 2>&1 || need+=(cpio)                             # microvm initramfs test cross-check
+command -v runsc >/dev/null 2>&1 || need+=(runsc)                           # gvisor provider
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then
     echo "setup: need root to install: ${need[*]}" >&2

@@ -20,6 +20,7 @@ import (
 	"github.com/cometbft/cometbft/privval"
 	"github.com/cometbft/cometbft/proxy"
 	"github.com/cometbft/cometbft/types"
+	"github.com/vistara-labs/vimana/internal/chain"
 )
 
 // kvConfig is CometBFT's default config with exactly the overrides
@@ -36,6 +37,8 @@ func kvConfig(home, rpc, p2pAddr, peers string) *cmtcfg.Config {
 	cfg.P2P.PersistentPeers = peers
 	cfg.Consensus.TimeoutCommit = 200 * time.Millisecond // chain.DefaultBlockInterval
 	cfg.Consensus.TimeoutPropose = time.Second
+	cfg.Consensus.PeerGossipSleepDuration = chain.GossipSleep // the same tuning as vimana's nodes
+	cfg.P2P.SendRate, cfg.P2P.RecvRate = chain.P2PRate, chain.P2PRate
 	return cfg
 }
 

@@ -174,8 +174,11 @@ func startToHTTP(ctx context.Context, p hypercore.Provider, id string, spec hype
 		return 0, ph, fmt.Errorf("state %+v: %v", st, err)
 	}
 	url := "http://127.0.0.1:" + strconv.Itoa(st.Ports[0].HostPort) + "/"
-	client := &http.Client{Timeout: time.Second}
-	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(2 * time.Millisecond) {
+	// Short attempts: QEMU's user networking accepts at once and retries
+	// its SYN to a guest that is not listening yet with backoff, so one
+	// long attempt would measure that backoff, not the guest.
+	client := &http.Client{Timeout: 500 * time.Millisecond}
+	for deadline := time.Now().Add(60 * time.Second); time.Now().Before(deadline); time.Sleep(2 * time.Millisecond) {
 		resp, err := client.Get(url)
 		if err != nil {
 			continue

@@ -13,7 +13,7 @@ import (
 
 // measure sums the memory of instance id's processes: those in its memory
 // cgroup, and (gvisor) the runsc run parent and shim found by the runsc
-// container id on their command lines.
+// container id on their command lines; for microvm, its QEMU process.
 func measure(iso hypercore.Isolation, id string) (in, out usage) {
 	cg := filepath.Join("/sys/fs/cgroup/memory/vimana", id)
 	key := id
@@ -22,6 +22,18 @@ func measure(iso hypercore.Isolation, id string) (in, out usage) {
 		h := sha256.Sum256([]byte(id))
 		key = "vm" + hex.EncodeToString(h[:15])
 		cg = filepath.Join("/sys/fs/cgroup/memory/vimana-gvisor", key)
+	}
+	if iso == hypercore.IsolationMicroVM {
+		// One QEMU process per machine, named by the paths on its
+		// command line (the guest's memory is that process's memory).
+		procs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
+		for _, f := range procs {
+			if b, err := os.ReadFile(f); err == nil && strings.Contains(string(b), "/machines/"+id+"/") {
+				pid, _ := strconv.Atoi(filepath.Base(filepath.Dir(f)))
+				add(&in, pid)
+			}
+		}
+		return in, out
 	}
 	inCg := map[int]bool{}
 	if b, err := os.ReadFile(filepath.Join(cg, "cgroup.procs")); err == nil {

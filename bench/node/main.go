@@ -13,7 +13,9 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -41,6 +43,7 @@ func main() {
 	n := flag.Int("n", 50, "samples per figure")
 	idle := flag.Int("idle", 0, "also measure the daemon's CPU while supervising this many idle spacecores (e.g. 1000)")
 	window := flag.Duration("window", 60*time.Second, "CPU measurement window for -idle")
+	flag.StringVar(&profileOut, "profile", "", "with -idle, write the daemon's CPU profile over the window to FILE and its heap profile to FILE.heap (go tool pprof)")
 	flag.Parse()
 	idleN, idleWindow = *idle, *window
 	if err := run(*bin, *n); err != nil {
@@ -52,6 +55,7 @@ func main() {
 var (
 	idleN      int
 	idleWindow time.Duration
+	profileOut string
 )
 
 // cpuSeconds is a process's user+system CPU time.
@@ -196,14 +200,14 @@ func run(bin string, n int) error {
 	fmt.Printf("daemon overhead at p50: %.1f ms\n", float64(sd.P50-sp.P50)/1e6)
 	fmt.Printf("daemon idle RSS (no spacecores, no chain): %.1f MiB\n", rss)
 	if idleN > 0 {
-		return idleCPU(ctx, local, d.Process.Pid, layout)
+		return idleCPU(ctx, local, sock, d.Process.Pid, layout)
 	}
 	return nil
 }
 
 // idleCPU measures the daemon's CPU with no spacecores, then while it
 // supervises idleN idle ones (tw sleep; tiny limits).
-func idleCPU(ctx context.Context, local *api.Client, pid int, layout string) error {
+func idleCPU(ctx context.Context, local *api.Client, sock string, pid int, layout string) error {
 	base := cpuOver(pid, idleWindow)
 	hac := fmt.Sprintf("[spacecore]\nname = \"idle%%d\"\n[image]\nref = \"oci-layout:%s:latest\"\ncommand = [\"/bin/tw\", \"sleep\"]\n[hardware]\ncores = 0.05\nmemory = \"8MiB\"\ndisk = \"1MiB\"\n[network]\negress = false\n", layout)
 	ids := make(chan string, idleN)
@@ -239,7 +243,23 @@ func idleCPU(ctx context.Context, local *api.Client, pid int, layout string) err
 		fmt.Printf("idle: %d of %d failed to start, first: %v\n", len(errs), idleN, errs[0])
 	}
 	time.Sleep(10 * time.Second) // let starts settle
+	var prof sync.WaitGroup
+	if profileOut != "" {
+		prof.Add(1)
+		go func() {
+			defer prof.Done()
+			if err := fetchProfile(sock, profileOut, idleWindow); err != nil {
+				fmt.Printf("profile: %v\n", err)
+			}
+		}()
+	}
 	busy := cpuOver(pid, idleWindow)
+	prof.Wait()
+	if profileOut != "" {
+		if err := fetchDebug(sock, "heap", profileOut+".heap"); err != nil {
+			fmt.Printf("heap profile: %v\n", err)
+		}
+	}
 	rss := rssMiB(pid)
 	n := 0
 	for id := range ids {
@@ -271,4 +291,33 @@ func rssMiB(pid int) float64 {
 		}
 	}
 	return 0
+}
+
+// fetchProfile saves the daemon's CPU profile over w from the admin socket.
+func fetchProfile(sock, out string, w time.Duration) error {
+	return fetchDebug(sock, fmt.Sprintf("profile?seconds=%d", int(w.Seconds())), out)
+}
+
+// fetchDebug saves /debug/pprof/<what> from the admin socket to out.
+func fetchDebug(sock, what, out string) error {
+	hc := &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+		return (&net.Dialer{}).DialContext(ctx, "unix", sock)
+	}}}
+	resp, err := hc.Get("http://vimana/debug/pprof/" + what)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("profile: %s", resp.Status)
+	}
+	f, err := os.Create(out)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(f, resp.Body); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }

@@ -8,6 +8,8 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/vistara-labs/vimana/internal/node"
+	"github.com/vistara-labs/vimana/internal/storage/chainnet"
+	"github.com/vistara-labs/vimana/internal/storage/objects"
 )
 
 func newDevnetCmd() *cobra.Command {
@@ -19,7 +21,10 @@ funded tenant and provider wallets (keys in <home>/keys, empty passphrase), and
 starts N separate "vimana node start" processes on free 127.0.0.1 ports. The
 processes keep running after "devnet up" returns; "devnet down" stops them and
 "devnet up" again restarts the same network. <home>/vimana.sock points at node 0,
-so "vimana --home DIR spacecore ..." talks to the devnet.`,
+so "vimana --home DIR spacecore ..." talks to the devnet. The first "up" also
+writes <home>/store/config.toml with network = "chain" and node 0's RPC, so
+"vimana --home DIR store ..." and "vimana --home DIR s3 serve" keep objects
+on the devnet's storage providers as the funded tenant.`,
 	}
 	cmd.AddCommand(newDevnetUpCmd(), newDevnetStatusCmd(), newDevnetDownCmd())
 	return cmd
@@ -41,6 +46,22 @@ func printDevnet(cmd *cobra.Command, d *node.Devnet) error {
 		fmt.Fprintf(cmd.OutOrStdout(), "hello image %s\n", d.Hello)
 	}
 	return printTable(cmd.OutOrStdout(), []string{"NODE", "PID", "ALIVE", "HEIGHT", "RPC", "API", "GATEWAY"}, rows)
+}
+
+// devnetStoreConfig points the devnet home's object store (`vimana --home
+// DIR store|s3 …`, acting as the funded tenant) at the devnet's storage
+// providers: network "chain" over node 0's RPC (node 0 is the edge and is
+// not a storage provider, so killing providers leaves the RPC up). A
+// config that is already there is the user's and is left alone.
+func devnetStoreConfig(d *node.Devnet) error {
+	path := storeConfigPath()
+	if _, err := os.Stat(path); err == nil || len(d.Nodes) == 0 {
+		return nil
+	}
+	c := objects.DefaultConfig()
+	c.Network = chainnet.Name
+	c.NetworkOptions = map[string]string{chainnet.OptRPC: d.Nodes[0].RPC}
+	return objects.WriteConfig(path, c)
 }
 
 func newDevnetUpCmd() *cobra.Command {
@@ -72,6 +93,9 @@ reference (127.0.0.1:PORT/hello@sha256:...) is printed and kept in
 			fmt.Fprintf(cmd.ErrOrStderr(), "starting a %d-node devnet in %s ...\n", o.Nodes, g.home)
 			d, err := node.DevnetUp(cmd.Context(), g.home, o)
 			if err != nil {
+				return err
+			}
+			if err := devnetStoreConfig(d); err != nil {
 				return err
 			}
 			return printDevnet(cmd, d)

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"errors"
 	"context"
 	"encoding/json"
 	"io"
@@ -161,13 +160,11 @@ func TestMarketplaceE2E(t *testing.T) {
 	const secret = "bonjour-7f3a9c"
 	cmd := exec.Command(bin, "--home", dir, "deploy", secretHac, "--registry", regHost, "-o", "json")
 	cmd.Env = append(os.Environ(), "GREETING="+secret)
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
 	out2, err := cmd.Output()
 	if err != nil {
-		var ee *exec.ExitError
-		if errors.As(err, &ee) {
-			t.Logf("stderr: %s", ee.Stderr)
-		}
-		t.Fatalf("deploy with secrets: %v\n%s", err, out2)
+		t.Fatalf("deploy with secrets: %v\n%s\nstderr:\n%s", err, out2, stderr.String())
 	}
 	var sres tenant.Result
 	if err := json.Unmarshal(out2, &sres); err != nil {

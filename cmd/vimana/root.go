@@ -65,5 +65,7 @@ func subcommands() []func() *cobra.Command {
 		newStakeCmd,
 		newUnstakeCmd,
 		newValidatorsCmd,
+		newStoreCmd,
+		newS3Cmd,
 	}
 }

@@ -65,6 +65,9 @@ func (c *Client) query(ctx context.Context, path string, data []byte, out any) e
 	if err := c.get(ctx, "abci_query", p, &r); err != nil {
 		return err
 	}
+	if r.Response.Code == app.CodeNotFound {
+		return fmt.Errorf("%w: query %s: %s", ErrNotFound, path, r.Response.Log)
+	}
 	if r.Response.Code != app.CodeOK {
 		return fmt.Errorf("query %s: code %d: %s", path, r.Response.Code, r.Response.Log)
 	}

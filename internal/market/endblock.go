@@ -14,14 +14,13 @@ import (
 // return.
 func EndBlock(c *Ctx) {
 	s := newStore(c.KV)
-	k := agendaKey(c.Height)
-	items := s.list(k)
-	if len(items) == 0 {
-		return
-	}
-	s.putList(k, nil)
 	defer s.flush()
 	prm := s.params()
+	k := agendaKey(c.Height)
+	items := s.list(k)
+	if len(items) > 0 {
+		s.putList(k, nil)
+	}
 	for _, it := range items {
 		kind, arg := it[:2], it[2:]
 		switch kind {
@@ -54,8 +53,10 @@ func EndBlock(c *Ctx) {
 			if !ok || p.Status != ProviderActive || p.Heartbeat+prm.Grace >= c.Height {
 				continue
 			}
+			settleDeals(s, p, c.Height)
 			p.Status = ProviderLost
 			p.Reputation -= min(p.Reputation, lossPenalty)
+			checkDeals(c, s, p)
 			for _, id := range slices.Clone(p.Leases) {
 				if o, ok := s.order(id); ok {
 					// The tenant pays until the last sign of life.
@@ -79,12 +80,25 @@ func EndBlock(c *Ctx) {
 			s.deleteProvider(a)
 			s.removeSorted(keyProviders, arg)
 			c.emit(EventProvider, "action", "unbonded", "provider", arg, "amount", utoa(back))
+		case itemExpiry:
+			if d, ok := s.getDeal(arg); ok && d.State == DealActive && d.Expiry == c.Height {
+				expire(c, s, d)
+			}
+		case itemAudit:
+			if ch, ok := s.challenge(arg); ok && ch.Due == c.Height {
+				missed(c, s, prm, ch)
+			}
 		}
 	}
+	challenge(c, s, prm)
 }
 
 // SetParams writes the market parameters (genesis or governance).
 func SetParams(kv KV, p Params) error {
+	p = p.withDefaults()
+	if p.AuditsPerBlock < 0 || p.AuditsPerBlock > 64 || p.AuditWindow < 1 {
+		return fmt.Errorf("market params: audits_per_block 0..64, audit_window ≥ 1")
+	}
 	if p.BidWindow < 1 || p.OrderTimeout < p.BidWindow || p.Grace < 1 || p.Notice < 0 || p.Unbonding < 1 || p.MaxBids < 1 || p.MaxProviderLease < 1 {
 		return fmt.Errorf("market params: windows must be positive, order_timeout ≥ bid_window, max_bids and max_provider_lease ≥ 1")
 	}
@@ -177,10 +191,69 @@ func (r Reader) Audit(owners []wallet.Address) (sum uint64, err error) {
 			}
 		}
 	}
+	dsum, err := r.auditDeals()
+	if err != nil {
+		return 0, err
+	}
+	sum += dsum
 	if sum != r.Held() {
 		return sum, fmt.Errorf("records hold %d uvis, the market's total says %d", sum, r.Held())
 	}
 	return sum, nil
+}
+
+// auditDeals sums active deals' escrow and checks each provider's
+// storage books against the deals' pieces.
+func (r Reader) auditDeals() (uint64, error) {
+	var sum uint64
+	used := map[wallet.Address]uint64{}
+	for _, d := range r.ActiveDeals() {
+		sum += d.Escrow
+		for _, seg := range d.Segments {
+			for _, pc := range seg.Pieces {
+				used[pc.Provider] += seg.Size
+			}
+		}
+	}
+	for _, p := range r.Providers() {
+		if used[p.Address] != p.StorageUsed {
+			return 0, fmt.Errorf("provider %s: storage_used %d, deals place %d", p.Address, p.StorageUsed, used[p.Address])
+		}
+	}
+	return sum, nil
+}
+
+// Deal returns a storage deal by ID.
+func (r Reader) Deal(id string) (*Deal, bool) { return r.s().getDeal(id) }
+
+// ActiveDeals lists active deals in ID order.
+func (r Reader) ActiveDeals() []*Deal { return r.deals(r.s().list(keyActiveDeals)) }
+
+// RepairDeals lists deals flagged for repair, in ID order.
+func (r Reader) RepairDeals() []*Deal { return r.deals(r.s().list(keyRepair)) }
+
+// OwnedDeals lists an owner's deals, oldest first.
+func (r Reader) OwnedDeals(a wallet.Address) []*Deal { return r.deals(r.s().list(dealOwnerKey(a))) }
+
+func (r Reader) deals(ids []string) []*Deal {
+	out := make([]*Deal, 0, len(ids))
+	for _, id := range ids {
+		if d, ok := r.s().getDeal(id); ok {
+			out = append(out, d)
+		}
+	}
+	return out
+}
+
+// Challenges lists a provider's open audit challenges.
+func (r Reader) Challenges(a wallet.Address) []*Challenge {
+	var out []*Challenge
+	for _, name := range r.s().list(provChalKey(a)) {
+		if c, ok := r.s().challenge(name); ok {
+			out = append(out, c)
+		}
+	}
+	return out
 }
 
 // URL is where a lease is served through its provider's ingress.

@@ -33,6 +33,7 @@ type Ctx struct {
 	Sender    wallet.Address
 	SenderKey []byte // the sender's ed25519 public key
 	TxHash    []byte // hash of the transaction; names new orders
+	Seed      []byte // end of block: the block hash, which seeds audit challenges
 	KV        KV
 	Bank      Bank
 	Events    []Event
@@ -81,6 +82,12 @@ func Exec(c *Ctx, m Msg) error {
 		err = closeLease(c, s, m)
 	case *TopUp:
 		err = topUp(c, s, m)
+	case *StorageDeal:
+		err = storageDeal(c, s, m)
+	case *AuditProof:
+		err = auditProof(c, s, m)
+	case *RepairDeal:
+		err = repairDeal(c, s, m)
 	default:
 		err = fail(CodeInvalid, "unknown market message %T", m)
 	}
@@ -115,7 +122,7 @@ func register(c *Ctx, s *store, m *Register) error {
 	s.hold(m.Stake)
 	p := &Provider{
 		Address: c.Sender, Endpoint: m.Endpoint, Ingress: m.Ingress, X25519: m.X25519,
-		Attributes: m.Attributes, Capacity: m.Capacity, Prices: m.Prices, Stake: m.Stake,
+		Attributes: m.Attributes, Capacity: m.Capacity, Prices: m.Prices, Stake: m.Stake, Storage: m.Storage,
 		Reputation: InitialReputation, Status: ProviderActive, Heartbeat: c.Height, Registered: c.Height,
 	}
 	s.putProvider(p)
@@ -133,6 +140,10 @@ func update(c *Ctx, s *store, m *Update) error {
 	if !p.Used.fits(m.Capacity) {
 		return fail(CodeCapacity, "capacity below what current leases use")
 	}
+	if p.StorageUsed > m.Storage {
+		return fail(CodeCapacity, "storage %d bytes below the %d storage deals use", m.Storage, p.StorageUsed)
+	}
+	p.Storage = m.Storage
 	p.Endpoint, p.Ingress, p.X25519, p.Attributes, p.Capacity, p.Prices = m.Endpoint, m.Ingress, m.X25519, m.Attributes, m.Capacity, m.Prices
 	s.putProvider(p)
 	c.emit(EventProvider, "action", "updated", "provider", c.Sender.String())
@@ -150,8 +161,10 @@ func deregister(c *Ctx, s *store) error {
 			reopen(c, s, prm, o, p, ReasonProviderLeft, c.Height)
 		}
 	}
+	settleDeals(s, p, c.Height) // its pieces stop counting from here
 	p.Status, p.UnbondAt = ProviderUnbonding, c.Height+prm.Unbonding
 	s.putProvider(p)
+	checkDeals(c, s, p)
 	s.schedule(p.UnbondAt, itemUnbond+p.Address.String())
 	c.emit(EventProvider, "action", "deregistered", "provider", c.Sender.String(), "unbond_at", itoa(p.UnbondAt))
 	return nil
@@ -163,12 +176,14 @@ func heartbeat(c *Ctx, s *store) error {
 		return err
 	}
 	if p.Status == ProviderLost {
+		settleDeals(s, p, c.Height) // unpaid while lost
 		p.Status = ProviderActive
 		c.emit(EventProvider, "action", "recovered", "provider", c.Sender.String())
 	}
 	p.Heartbeat = c.Height
 	s.putProvider(p)
 	s.schedule(c.Height+s.params().Grace+1, itemHeartbeat+c.Sender.String())
+	checkDeals(c, s, p) // its pieces count again
 	return nil
 }
 
@@ -183,6 +198,7 @@ func withdraw(c *Ctx, s *store) error {
 			s.putOrder(o)
 		}
 	}
+	settleDeals(s, p, c.Height)
 	amount := p.Earned
 	p.Earned = 0
 	s.putProvider(p)

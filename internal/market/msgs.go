@@ -23,7 +23,8 @@ const (
 )
 
 // Types lists every market message type.
-var Types = []string{TypeRegister, TypeUpdate, TypeDeregister, TypeHeartbeat, TypeWithdraw, TypeOrder, TypeBid, TypeClose, TypeTopUp}
+var Types = []string{TypeRegister, TypeUpdate, TypeDeregister, TypeHeartbeat, TypeWithdraw, TypeOrder, TypeBid, TypeClose, TypeTopUp,
+	TypeStorageDeal, TypeAuditProof, TypeRepairDeal}
 
 // Msg is a market message. Validate checks it without state.
 type Msg interface {
@@ -47,6 +48,7 @@ type Offer struct {
 	Attributes Attributes `json:"attributes"`
 	Capacity   Resources  `json:"capacity"`
 	Prices     Prices     `json:"prices"`
+	Storage    uint64     `json:"storage,omitempty"` // bytes offered for storage deals
 }
 
 // Update replaces a provider's offer.
@@ -120,6 +122,12 @@ func New(t string) Msg {
 		return &Close{}
 	case TypeTopUp:
 		return &TopUp{}
+	case TypeStorageDeal:
+		return &StorageDeal{}
+	case TypeAuditProof:
+		return &AuditProof{}
+	case TypeRepairDeal:
+		return &RepairDeal{}
 	}
 	return nil
 }
@@ -182,6 +190,9 @@ func (o *Offer) validate() error {
 	const limit = 1 << 40
 	if o.Capacity.CPUMilli > limit || o.Capacity.MemoryMiB > limit || o.Capacity.DiskMiB > limit || o.Capacity.GPU > limit {
 		return fmt.Errorf("capacity: too large")
+	}
+	if o.Storage > 1<<60 {
+		return fmt.Errorf("storage: too large")
 	}
 	if _, ok := o.Prices.Quote(o.Capacity); !ok {
 		return fmt.Errorf("prices: the whole capacity's price overflows")

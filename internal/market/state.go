@@ -63,7 +63,17 @@ const (
 	prefixBids   = "mkt/b/"        // + id
 	prefixOwner  = "mkt/w/"        // + address bytes: the owner's order IDs
 	prefixAgenda = "mkt/a/"        // + 8-byte height: work due at that height
+
+	keyActiveDeals = "sto/active" // sorted active deal IDs
+	keyRepair      = "sto/repair" // sorted IDs of deals flagged for repair
+	prefixDeal     = "sto/d/"     // + id
+	prefixChal     = "sto/c/"     // + deal/segment/piece: an open challenge
+	prefixProvChal = "sto/pc/"    // + address bytes: the provider's open challenges, sorted
+	prefixDealOwn  = "sto/w/"     // + address bytes: the owner's deal IDs
 )
+
+func provChalKey(a wallet.Address) string  { return prefixProvChal + string(a[:]) }
+func dealOwnerKey(a wallet.Address) string { return prefixDealOwn + string(a[:]) }
 
 func provKey(a wallet.Address) string  { return prefixProv + string(a[:]) }
 func ownerKey(a wallet.Address) string { return prefixOwner + string(a[:]) }
@@ -81,12 +91,14 @@ type store struct {
 	ord   map[string]*Order
 	lists map[string][]string
 	bid   map[string][]Bid
+	deal  map[string]*Deal
+	chal  map[string]*Challenge
 	dirty map[string]bool // keys to write at flush
 }
 
 func newStore(kv KV) *store {
 	return &store{kv: kv, prov: map[wallet.Address]*Provider{}, ord: map[string]*Order{},
-		lists: map[string][]string{}, bid: map[string][]Bid{}, dirty: map[string]bool{}}
+		lists: map[string][]string{}, bid: map[string][]Bid{}, deal: map[string]*Deal{}, chal: map[string]*Challenge{}, dirty: map[string]bool{}}
 }
 
 // flush writes every changed record, in key order.
@@ -99,6 +111,10 @@ func (s *store) flush() {
 			s.writeJSON(k, s.prov[a])
 		case strings.HasPrefix(k, prefixOrder):
 			s.writeJSON(k, s.ord[k[len(prefixOrder):]])
+		case strings.HasPrefix(k, prefixDeal):
+			s.writeJSON(k, s.deal[k[len(prefixDeal):]])
+		case strings.HasPrefix(k, prefixChal):
+			s.writeJSON(k, s.chal[k[len(prefixChal):]])
 		case strings.HasPrefix(k, prefixBids):
 			if b := s.bid[k[len(prefixBids):]]; len(b) > 0 {
 				s.kv.Set(k, encodeBids(b))
@@ -145,6 +161,10 @@ func reflectNil(v any) bool {
 		return v == nil
 	case *Order:
 		return v == nil
+	case *Deal:
+		return v == nil
+	case *Challenge:
+		return v == nil
 	}
 	return v == nil
 }
@@ -152,7 +172,50 @@ func reflectNil(v any) bool {
 func (s *store) params() Params {
 	p := DefaultParams()
 	s.readJSON(keyParams, &p)
-	return p
+	return p.withDefaults()
+}
+
+func (s *store) getDeal(id string) (*Deal, bool) {
+	if d, ok := s.deal[id]; ok {
+		return d, d != nil
+	}
+	var d Deal
+	if !s.readJSON(prefixDeal+id, &d) {
+		s.deal[id] = nil
+		return nil, false
+	}
+	s.deal[id] = &d
+	return &d, true
+}
+
+func (s *store) putDeal(d *Deal) {
+	s.deal[d.ID] = d
+	s.dirty[prefixDeal+d.ID] = true
+}
+
+func (s *store) challenge(name string) (*Challenge, bool) {
+	if c, ok := s.chal[name]; ok {
+		return c, c != nil
+	}
+	var c Challenge
+	if !s.readJSON(prefixChal+name, &c) {
+		s.chal[name] = nil
+		return nil, false
+	}
+	s.chal[name] = &c
+	return &c, true
+}
+
+func (s *store) putChallenge(c *Challenge) {
+	s.chal[c.Key()] = c
+	s.dirty[prefixChal+c.Key()] = true
+	s.addSorted(provChalKey(c.Provider), c.Key())
+}
+
+func (s *store) deleteChallenge(c *Challenge) {
+	s.chal[c.Key()] = nil
+	s.dirty[prefixChal+c.Key()] = true
+	s.removeSorted(provChalKey(c.Provider), c.Key())
 }
 
 // provider returns the cached record; callers that change it call
@@ -267,6 +330,7 @@ func (d *decodeMemo) provider(raw []byte) *Provider {
 	c := *p
 	c.X25519 = slices.Clone(p.X25519)
 	c.Leases = slices.Clone(p.Leases)
+	c.Deals = slices.Clone(p.Deals)
 	c.Attributes.Isolation = slices.Clone(p.Attributes.Isolation)
 	return &c
 }
@@ -318,6 +382,8 @@ const (
 	itemNotice    = "n:" // + order id: its provider's notice ends
 	itemHeartbeat = "h:" // + provider bech32: check it heartbeat in time
 	itemUnbond    = "u:" // + provider bech32: return its stake
+	itemExpiry    = "x:" // + deal id: the deal ends
+	itemAudit     = "c:" // + challenge name: its answer is due
 )
 
 func (s *store) schedule(h int64, item string) {

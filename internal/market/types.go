@@ -43,6 +43,9 @@ type Prices struct {
 	MemoryMiB uint64 `json:"memory_mib"`
 	DiskGiB   uint64 `json:"disk_gib"`
 	GPU       uint64 `json:"gpu,omitempty"`
+	// StorageMiB is the least a storage deal may pay per started MiB of
+	// piece per block (0: any price).
+	StorageMiB uint64 `json:"storage_mib,omitempty"`
 }
 
 // Quote is the price per block of r at these prices; ok is false on
@@ -101,6 +104,11 @@ type Provider struct {
 	Earned     uint64         `json:"earned"` // settled, not yet withdrawn
 	Leases     []string       `json:"leases,omitempty"`
 	Registered int64          `json:"registered"`
+	// Storage is the bytes offered for storage deals' pieces (0: none);
+	// StorageUsed what active deals place on it; Deals those deals.
+	Storage     uint64   `json:"storage,omitempty"`
+	StorageUsed uint64   `json:"storage_used,omitempty"`
+	Deals       []string `json:"deals,omitempty"`
 }
 
 // Reputation bounds and steps.
@@ -183,9 +191,34 @@ type Params struct {
 	Unbonding        int64  `json:"unbonding"`          // blocks until a deregistered stake returns
 	MaxBids          int    `json:"max_bids"`           // per order
 	MaxProviderLease int    `json:"max_provider_lease"` // leases per provider
+
+	// Storage audits (zero = the default, so older genesis files work).
+	AuditsPerBlock int    `json:"audits_per_block,omitempty"` // challenges issued per block
+	AuditWindow    int64  `json:"audit_window,omitempty"`     // blocks a provider has to answer
+	AuditSlash     uint64 `json:"audit_slash,omitempty"`      // uvis of stake per failed audit, paid to the deal owner
+	AuditPenalty   uint64 `json:"audit_penalty,omitempty"`    // reputation per failed audit
 }
 
 // DefaultParams are the devnet defaults.
 func DefaultParams() Params {
-	return Params{BidWindow: 1, OrderTimeout: 30, Grace: 10, MinStake: 1_000_000, Notice: 10, Unbonding: 20, MaxBids: 64, MaxProviderLease: 1024}
+	return Params{BidWindow: 1, OrderTimeout: 30, Grace: 10, MinStake: 1_000_000, Notice: 10, Unbonding: 20, MaxBids: 64, MaxProviderLease: 1024,
+		AuditsPerBlock: 4, AuditWindow: 10, AuditSlash: 10_000, AuditPenalty: 50}
+}
+
+// withDefaults fills unset storage-audit parameters.
+func (p Params) withDefaults() Params {
+	d := DefaultParams()
+	if p.AuditsPerBlock == 0 {
+		p.AuditsPerBlock = d.AuditsPerBlock
+	}
+	if p.AuditWindow == 0 {
+		p.AuditWindow = d.AuditWindow
+	}
+	if p.AuditSlash == 0 {
+		p.AuditSlash = d.AuditSlash
+	}
+	if p.AuditPenalty == 0 {
+		p.AuditPenalty = d.AuditPenalty
+	}
+	return p
 }

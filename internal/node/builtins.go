@@ -6,6 +6,7 @@ import (
 	"github.com/vistara-labs/vimana/internal/hypercore"
 	"github.com/vistara-labs/vimana/internal/hypercore/firecracker"
 	"github.com/vistara-labs/vimana/internal/hypercore/gvisor"
+	"github.com/vistara-labs/vimana/internal/hypercore/microvm"
 	"github.com/vistara-labs/vimana/internal/hypercore/sandbox"
 )
 
@@ -15,6 +16,7 @@ import (
 // before anything else runs in main.
 var reexecHooks = []func() bool{
 	sandbox.Reexec,
+	microvm.Reexec, // the guest agent: PID 1 inside a microvm
 }
 
 // init registers the providers. It runs in every process started from
@@ -23,6 +25,7 @@ func init() {
 	hypercore.Register(hypercore.IsolationSandbox, sandbox.Factory)
 	hypercore.Register(hypercore.IsolationGVisor, gvisor.Factory)
 	hypercore.Register(hypercore.IsolationFirecracker, firecracker.Factory)
+	hypercore.Register(hypercore.IsolationMicroVM, microvm.Factory)
 }
 
 // providers builds the node's providers from its config. Providers that
@@ -46,7 +49,15 @@ func providers(home string, cfg Config) (map[hypercore.Isolation]hypercore.Provi
 	if err != nil {
 		return nil, err
 	}
+	// The microvm provider takes its kernel, cache and accelerator from
+	// VIMANA_MICROVM_* (docs/microvm.md), the cache host-wide by default;
+	// its Probe downloads the kernel on first use.
+	mv, err := microvm.New(filepath.Join(home, "hypercore", "microvm"), microvm.HostOptions())
+	if err != nil {
+		return nil, err
+	}
 	return map[hypercore.Isolation]hypercore.Provider{
 		hypercore.IsolationSandbox: sb, hypercore.IsolationGVisor: gv, hypercore.IsolationFirecracker: fc,
+		hypercore.IsolationMicroVM: mv,
 	}, nil
 }

@@ -37,7 +37,22 @@ type Config struct {
 	Log        LogConfig        `toml:"log"`
 	Chain      ChainConfig      `toml:"chain"`
 	Provider   ProviderConfig   `toml:"provider"`
+	Storage    StorageConfig    `toml:"storage"`
 	Image      ImageConfig      `toml:"image"`
+}
+
+// StorageConfig makes a provider node hold pieces for storage deals: a
+// piece store served on the node API (/v1/pieces), offered on chain with
+// the provider's registration, audits answered, and expired pieces
+// collected; and optionally a repair worker (docs/storage.md).
+type StorageConfig struct {
+	Enabled    bool     `toml:"enabled" comment:"serve a piece store for storage deals (needs [provider])"`
+	Dir        string   `toml:"dir" comment:"piece directory; relative paths are under the home"`
+	Capacity   string   `toml:"capacity" comment:"bytes offered for pieces, e.g. 10GiB"`
+	PriceMiB   uint64   `toml:"price_mib" comment:"least uvis per started MiB of piece per block a deal must pay"`
+	GCEvery    Duration `toml:"gc_every" comment:"how often pieces of ended deals are deleted"`
+	PendingTTL Duration `toml:"pending_ttl" comment:"how long a piece uploaded for a deal not on chain is kept"`
+	Repair     bool     `toml:"repair" comment:"run a repair worker that rebuilds flagged deals' pieces (needs a chain)"`
 }
 
 // ProviderConfig makes the node a marketplace provider: it registers on
@@ -193,7 +208,8 @@ func DefaultConfig() Config {
 			StateSync: ChainStateSyncConfig{RPCServers: []string{}, TrustPeriod: Duration{168 * time.Hour}}},
 		Provider: ProviderConfig{Region: "local", Stake: "10vis", PriceCPUMilli: 1, PriceMemoryMiB: 1, PriceDiskGiB: 10,
 			HeartbeatEvery: 3, WithdrawEvery: 100},
-		Image: ImageConfig{InsecureRegistries: []string{}},
+		Storage: StorageConfig{Dir: "pieces", Capacity: "1GiB", PriceMiB: 1, GCEvery: Duration{10 * time.Minute}, PendingTTL: Duration{time.Hour}},
+		Image:   ImageConfig{InsecureRegistries: []string{}},
 	}
 }
 
@@ -303,6 +319,20 @@ func (c Config) Validate() error {
 		if c.Provider.HeartbeatEvery < 1 || c.Provider.WithdrawEvery < 1 {
 			bad("provider", "heartbeat_every and withdraw_every must be at least 1 block")
 		}
+	}
+	if c.Storage.Enabled {
+		if !c.Provider.Enabled {
+			bad("storage", "needs [provider] enabled: the piece store is offered with the provider's registration")
+		}
+		if n, err := hac.ParseSize(c.Storage.Capacity); err != nil || n <= 0 {
+			bad("storage", "capacity %q: want a positive size such as 10GiB", c.Storage.Capacity)
+		}
+		if c.Storage.Dir == "" || c.Storage.GCEvery.Duration <= 0 || c.Storage.PendingTTL.Duration <= 0 {
+			bad("storage", "dir, gc_every and pending_ttl must be set")
+		}
+	}
+	if c.Storage.Repair && !c.Chain.Enabled && c.Provider.ChainRPC == "" {
+		bad("storage", "repair needs [chain] enabled or [provider] chain_rpc")
 	}
 	for _, r := range c.Image.InsecureRegistries {
 		if r == "" || strings.ContainsAny(r, "/ ") {

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"path/filepath"
 	"strings"
@@ -114,16 +115,26 @@ func Run(ctx context.Context, home string, log *slog.Logger, ready func(Endpoint
 
 	var leases *leaseRoutes
 	var agent *provider.Agent
+	var storageSide *storageNode
 	if cfg.Chain.Enabled || cfg.Provider.ChainRPC != "" {
 		wk, err := key.WalletKey()
 		if err != nil {
 			return err
 		}
-		leases = &leaseRoutes{c: &chain.Client{RPC: chainRPC(cfg)}, self: wk.Address()}
-	}
-	if cfg.Provider.Enabled {
-		if agent, err = newProviderAgent(home, cfg, key, &rep, ledger, provs, sup, log); err != nil {
-			return err
+		cc := &chain.Client{RPC: chainRPC(cfg)}
+		leases = &leaseRoutes{c: cc, self: wk.Address()}
+		// One signer for the node key: the agent, the auditor and the
+		// repair worker share its nonce.
+		signer := &chain.Signer{C: cc, Key: wk}
+		if cfg.Provider.Enabled {
+			if agent, err = newProviderAgent(ctx, home, cfg, key, &rep, ledger, provs, sup, signer, log); err != nil {
+				return err
+			}
+		}
+		if cfg.Storage.Enabled || cfg.Storage.Repair {
+			if storageSide, err = newStorageNode(home, cfg, wk, signer, log); err != nil {
+				return err
+			}
 		}
 	}
 	admin := authorizer(home, key.PublicKey)
@@ -142,7 +153,9 @@ func Run(ctx context.Context, home string, log *slog.Logger, ready func(Endpoint
 	if agent != nil {
 		deps.Leases = agent
 	}
-	apiHandler := withAPIMetrics(reg, api.Handler(deps, false))
+	// Piece requests bypass the API latency histogram: it is labelled by
+	// path, and every piece id would be a new series.
+	apiHandler := storageSide.mount(withAPIMetrics(reg, api.Handler(deps, false)))
 	gw := newGateway(cfg, sup, leases, reg, log)
 	gwTLS, err := gatewayACME(home, cfg, gw)
 	if err != nil {
@@ -150,7 +163,7 @@ func Run(ctx context.Context, home string, log *slog.Logger, ready func(Endpoint
 	}
 	servers := []*server{
 		{name: "api", addr: cfg.API.Listen, handler: apiHandler},
-		{name: "api-socket", unix: ep.Socket, handler: api.Handler(deps, true)},
+		{name: "api-socket", unix: ep.Socket, handler: withDebug(api.Handler(deps, true))},
 		{name: "gateway", addr: cfg.Gateway.Listen, handler: gw, certFile: cfg.Gateway.TLSCert, keyFile: cfg.Gateway.TLSKey, tlsConfig: gwTLS},
 	}
 	if cfg.Metrics.Listen != "" {
@@ -174,6 +187,10 @@ func Run(ctx context.Context, home string, log *slog.Logger, ready func(Endpoint
 	if agent != nil {
 		g.Go(func() error { return agent.Run(gctx) })
 		log.Info("provider agent started", "address", agent.Address())
+	}
+	if storageSide != nil {
+		g.Go(func() error { return storageSide.run(gctx) })
+		log.Info("storage started", "pieces", storageSide.store != nil, "repair", storageSide.worker != nil)
 	}
 	for _, s := range servers {
 		g.Go(func() error { return s.serve(gctx) })
@@ -340,4 +357,19 @@ func chainStateSync(c ChainStateSyncConfig) *chain.StateSync {
 		return nil
 	}
 	return &chain.StateSync{RPCServers: c.RPCServers, TrustHeight: c.TrustHeight, TrustHash: c.TrustHash, TrustPeriod: c.TrustPeriod.Duration}
+}
+
+// withDebug adds Go's profiling endpoints under /debug/pprof/ to the local
+// admin socket only (mode 0600): `curl --unix-socket HOME/vimana.sock
+// http://x/debug/pprof/profile?seconds=30 > cpu.pprof`. They never appear
+// on the TCP API.
+func withDebug(h http.Handler) http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	mux.Handle("/", h)
+	return mux
 }

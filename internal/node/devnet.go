@@ -129,8 +129,9 @@ func DevnetUp(ctx context.Context, dir string, o DevnetOptions) (*Devnet, error)
 		ready := true
 		for _, nd := range d.Nodes {
 			if !nd.Alive {
+				tail := logTail(nd.Log, 15)
 				d.Down()
-				return nil, fmt.Errorf("devnet node %d exited; see %s", nd.Index, nd.Log)
+				return nil, fmt.Errorf("devnet node %d exited; see %s; it ended with:\n%s", nd.Index, nd.Log, tail)
 			}
 			ready = ready && nd.Height >= 2
 		}
@@ -194,6 +195,8 @@ func createDevnet(ctx context.Context, dir string, n int) (*Devnet, error) {
 		// never takes the tenant's URLs down with it.
 		cfg.Provider.Enabled = n == 1 || i > 0
 		cfg.Provider.HeartbeatEvery = 2
+		// Providers hold pieces for storage deals; node 0 repairs them.
+		cfg.Storage.Enabled, cfg.Storage.Repair = cfg.Provider.Enabled, i == 0
 		if _, err := Init(ctx, home, InitOptions{Config: cfg}); err != nil {
 			return nil, err
 		}
@@ -410,4 +413,18 @@ func PurgeMachines(ctx context.Context, home string) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// logTail returns up to n last lines of the file at path, for errors that
+// point at a log which may be gone by the time someone reads it.
+func logTail(path string, n int) string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "  (" + err.Error() + ")"
+	}
+	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return "  " + strings.Join(lines, "\n  ")
 }

@@ -84,8 +84,8 @@ func ingressOf(cfg Config) string {
 }
 
 // newProviderAgent builds the provider agent from the config.
-func newProviderAgent(home string, cfg Config, key NodeKey, rep *resources.Report, ledger *resources.Ledger,
-	provs map[hypercore.Isolation]hypercore.Provider, sup *spacecore.Supervisor, log *slog.Logger) (*provider.Agent, error) {
+func newProviderAgent(ctx context.Context, home string, cfg Config, key NodeKey, rep *resources.Report, ledger *resources.Ledger,
+	provs map[hypercore.Isolation]hypercore.Provider, sup *spacecore.Supervisor, signer *chain.Signer, log *slog.Logger) (*provider.Agent, error) {
 	wk, err := key.WalletKey()
 	if err != nil {
 		return nil, err
@@ -98,24 +98,7 @@ func newProviderAgent(home string, cfg Config, key NodeKey, rep *resources.Repor
 	if err != nil {
 		return nil, fmt.Errorf("%w: config [provider]: stake: %v", hypercore.ErrInvalid, err)
 	}
-	// Offer only the levels that run here and that the market knows: a
-	// provider whose Probe fails (runsc missing, no KVM) is still built,
-	// but bidding with it would win leases it cannot run.
-	var isos []string
-	for iso, p := range provs {
-		if !slices.Contains(market.Isolations(), string(iso)) {
-			continue
-		}
-		pctx, cancel := context.WithTimeout(context.Background(), resources.ProbeTimeout)
-		err := p.Probe(pctx)
-		cancel()
-		if err != nil {
-			log.Info("not offering isolation level", "isolation", iso, "reason", err)
-			continue
-		}
-		isos = append(isos, string(iso))
-	}
-	slices.Sort(isos)
+	isos := offeredIsolation(ctx, provs, log)
 	capa := ledger.Offered()
 	endpoint := cfg.Provider.Endpoint
 	if endpoint == "" {
@@ -129,12 +112,52 @@ func newProviderAgent(home string, cfg Config, key NodeKey, rep *resources.Repor
 		Prices: market.Prices{CPUMilli: cfg.Provider.PriceCPUMilli, MemoryMiB: cfg.Provider.PriceMemoryMiB,
 			DiskGiB: cfg.Provider.PriceDiskGiB, GPU: cfg.Provider.PriceGPU},
 	}
-	cc := &chain.Client{RPC: chainRPC(cfg)}
+	if cfg.Storage.Enabled {
+		capBytes, _ := hac.ParseSize(cfg.Storage.Capacity) // validated
+		offer.Storage, offer.Prices.StorageMiB = uint64(capBytes), cfg.Storage.PriceMiB
+	}
 	return provider.New(provider.Config{
 		Key: wk, Offer: offer, Stake: uint64(stake), HeartbeatEvery: cfg.Provider.HeartbeatEvery,
-		WithdrawEvery: cfg.Provider.WithdrawEvery, Chain: cc, Submit: &chain.Signer{C: cc, Key: wk},
+		WithdrawEvery: cfg.Provider.WithdrawEvery, Chain: signer.C, Submit: signer,
 		Supervisor: sup, Logger: log, Sealing: xk, SecretsDir: filepath.Join(home, "secrets"),
 	}), nil
+}
+
+// offeredIsolation lists, sorted, the isolation levels whose provider's
+// Probe passes here: a node must not bid for spacecores it cannot run (a
+// microvm level without QEMU, say). Probes run concurrently, each bounded
+// by resources.ProbeTimeout.
+func offeredIsolation(ctx context.Context, provs map[hypercore.Isolation]hypercore.Provider, log *slog.Logger) []string {
+	var (
+		mu   sync.Mutex
+		wg   sync.WaitGroup
+		isos []string
+	)
+	for iso, p := range provs {
+		// Offer only the levels the market knows (firecracker is
+		// registered for `vimana hardware`, not for orders) and whose
+		// Probe passes: bidding with a level that cannot run here would
+		// win leases this node cannot serve.
+		if !slices.Contains(market.Isolations(), string(iso)) {
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			pctx, cancel := context.WithTimeout(ctx, resources.ProbeTimeout)
+			defer cancel()
+			if err := p.Probe(pctx); err != nil {
+				log.Warn("not offering an isolation level", "isolation", iso, "err", err)
+				return
+			}
+			mu.Lock()
+			isos = append(isos, string(iso))
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	slices.Sort(isos)
+	return isos
 }
 
 // trimLabel keeps a hardware string within the market's attribute rules.

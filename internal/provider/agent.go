@@ -3,7 +3,8 @@
 // local reservation until each auction ends), runs the leases it wins as
 // spacecores named by their lease ID (so the gateway serves
 // <lease>.<base-domain>), removes spacecores whose lease ended or moved,
-// and withdraws its earnings. The chain is the truth: every new block the
+// and withdraws its earnings; its Auditor answers the storage audits the
+// chain issues for the pieces it holds. The chain is the truth: every new block the
 // agent reconciles local state against it (docs/market.md).
 package provider
 
@@ -186,7 +187,7 @@ func (a *Agent) step(ctx context.Context, h int64) error {
 
 func sameOffer(p market.Provider, o market.Offer) bool {
 	return p.Endpoint == o.Endpoint && p.Ingress == o.Ingress && slices.Equal(p.X25519, o.X25519) &&
-		p.Capacity == o.Capacity && p.Prices == o.Prices && p.Attributes.Region == o.Attributes.Region &&
+		p.Capacity == o.Capacity && p.Prices == o.Prices && p.Storage == o.Storage && p.Attributes.Region == o.Attributes.Region &&
 		p.Attributes.Arch == o.Attributes.Arch && p.Attributes.CPUModel == o.Attributes.CPUModel &&
 		p.Attributes.GPUVendor == o.Attributes.GPUVendor && p.Attributes.GPUModel == o.Attributes.GPUModel &&
 		slices.Equal(p.Attributes.Isolation, o.Attributes.Isolation)

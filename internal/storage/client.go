@@ -32,6 +32,9 @@ type Object struct {
 	Segments []Segment `json:"segments"` // in order
 	// Placement[s][i] is the index into Stores holding piece i of segment s.
 	Placement [][]int `json:"placement,omitempty"`
+	// Deal is the storage deal that pays for the pieces, when the network
+	// keeps them under deals (objects.DealNetwork); empty otherwise.
+	Deal string `json:"deal,omitempty"`
 }
 
 // Put reads r to its end and stores it: segment by segment (never more

@@ -21,6 +21,8 @@ import (
 
 	"github.com/klauspost/reedsolomon"
 	"github.com/zeebo/blake3"
+
+	"github.com/vistara-labs/vimana/internal/merkle"
 	"golang.org/x/crypto/chacha20poly1305"
 	"golang.org/x/crypto/hkdf"
 )
@@ -31,7 +33,7 @@ const (
 	DefaultK           = 4
 	DefaultM           = 2
 	InlineLimit        = 4 << 10
-	LeafSize           = 4 << 10 // Merkle leaf size for audits
+	LeafSize           = merkle.LeafSize // Merkle leaf size for audits (1 KiB)
 	KeySize            = 32
 )
 
@@ -188,37 +190,6 @@ func pieceID(b []byte) string {
 }
 
 // MerkleRoot is the BLAKE3 Merkle root over LeafSize leaves of b (a
-// provider proves possession of a leaf with the path to this root).
-func MerkleRoot(b []byte) []byte {
-	h := blake3.New()
-	var sum []byte
-	level := make([][32]byte, 0, len(b)/LeafSize+1)
-	for off := 0; ; off += LeafSize {
-		end := min(off+LeafSize, len(b))
-		h.Reset()
-		h.Write([]byte{0})
-		h.Write(b[off:end])
-		sum = h.Sum(sum[:0])
-		level = append(level, [32]byte(sum))
-		if end == len(b) {
-			break
-		}
-	}
-	for len(level) > 1 {
-		next := level[:0:0]
-		for i := 0; i < len(level); i += 2 {
-			if i+1 == len(level) {
-				next = append(next, level[i])
-				continue
-			}
-			h.Reset()
-			h.Write([]byte{1})
-			h.Write(level[i][:])
-			h.Write(level[i+1][:])
-			sum = h.Sum(sum[:0])
-			next = append(next, [32]byte(sum))
-		}
-		level = next
-	}
-	return level[0][:]
-}
+// provider proves possession of a leaf with the path to this root; see
+// internal/merkle).
+func MerkleRoot(b []byte) []byte { return merkle.Root(b) }

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -274,10 +275,26 @@ func BenchmarkPut64MiB(b *testing.B) {
 	stores, _, _ := fleet(6)
 	data := randBytes(64 << 20)
 	b.SetBytes(int64(len(data)))
+	defer cpuPerGB(b, int64(len(data)))()
 	for range b.N {
 		if _, err := Put(context.Background(), bytes.NewReader(data), stores, masterKey(b), DefaultParams(), nil); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// cpuPerGB reports the process's CPU seconds (user+system, all threads)
+// per GB (10^9 bytes) processed, when the returned func runs.
+func cpuPerGB(b *testing.B, perOp int64) func() {
+	cpu := func() time.Duration {
+		var ru syscall.Rusage
+		syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+		return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	}
+	c0 := cpu()
+	return func() {
+		gb := float64(perOp) * float64(b.N) / 1e9
+		b.ReportMetric((cpu()-c0).Seconds()/gb, "cpu-s/GB")
 	}
 }
 
@@ -290,6 +307,7 @@ func BenchmarkGet64MiB(b *testing.B) {
 	}
 	b.SetBytes(int64(len(data)))
 	b.ResetTimer()
+	defer cpuPerGB(b, int64(len(data)))()
 	for range b.N {
 		if err := Get(context.Background(), obj, byName, masterKey(b), io.Discard); err != nil {
 			b.Fatal(err)

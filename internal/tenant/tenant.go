@@ -281,9 +281,32 @@ func (d *Deployer) DeliverSecrets(ctx context.Context, o market.Order) error {
 		return err
 	}
 	c := api.DialTCP(p.Endpoint, ed25519.NewKeyFromSeed(d.Signer.Key.Seed()))
-	_, err = c.Leases.DeliverSecrets(ctx, connect.NewRequest(&vimanav1.DeliverSecretsRequest{Lease: o.ID, Sealed: box}))
-	return err
+	// The provider checks the lease against its own node, which may be a
+	// block behind the node this tenant asked: until its agent has seen the
+	// lease it answers PermissionDenied (the key owns nothing there yet),
+	// NotFound or FailedPrecondition, so retry those (and an API that is
+	// briefly unreachable) for a while.
+	deadline := time.Now().Add(secretsRetry)
+	for {
+		_, err = c.Leases.DeliverSecrets(ctx, connect.NewRequest(&vimanav1.DeliverSecretsRequest{Lease: o.ID, Sealed: box}))
+		switch connect.CodeOf(err) {
+		case connect.CodeNotFound, connect.CodeFailedPrecondition, connect.CodeUnavailable, connect.CodePermissionDenied:
+			if time.Now().Before(deadline) {
+				select {
+				case <-ctx.Done():
+					return err
+				case <-time.After(200 * time.Millisecond):
+				}
+				continue
+			}
+		}
+		return err
+	}
 }
+
+// secretsRetry bounds how long DeliverSecrets waits for the provider's
+// node to catch up with the lease.
+const secretsRetry = 15 * time.Second
 
 // Close closes a lease (the owner's refund is immediate).
 func (d *Deployer) Close(ctx context.Context, id string) error {

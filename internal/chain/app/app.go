@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"crypto/sha256"
 	"fmt"
 	"sync"
 
@@ -40,7 +41,7 @@ type App struct {
 
 	restore *restore // state sync in progress (statesync.go)
 
-	verified sigCache // txs whose signature CheckTx verified (sigcache.go)
+	verified decodedTxs // txs CheckTx decoded and verified (sigcache.go)
 }
 
 type pending struct {
@@ -111,9 +112,14 @@ func (a *App) InitChain(_ context.Context, req *abci.InitChainRequest) (*abci.In
 func (a *App) CheckTx(_ context.Context, req *abci.CheckTxRequest) (*abci.CheckTxResponse, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	tx, code, err := DecodeTx(req.Tx)
-	if code != CodeOK {
-		return &abci.CheckTxResponse{Code: code, Codespace: Codespace, Log: err.Error()}, nil
+	h := sha256.Sum256(req.Tx)
+	tx, known := a.verified.get(h)
+	if !known {
+		var code uint32
+		var err error
+		if tx, code, err = DecodeTx(req.Tx); code != CodeOK {
+			return &abci.CheckTxResponse{Code: code, Codespace: Codespace, Log: err.Error()}, nil
+		}
 	}
 	from := tx.Body.Sender()
 	acc := decodeAccount(a.state.base[accountKey(from)])
@@ -122,13 +128,13 @@ func (a *App) CheckTx(_ context.Context, req *abci.CheckTxRequest) (*abci.CheckT
 		p = pending{nonce: acc.Nonce}
 	}
 	// Rechecked txs were verified when first admitted.
-	verify := req.Type != abci.CHECK_TX_TYPE_RECHECK
+	verify := !known && req.Type != abci.CHECK_TX_TYPE_RECHECK
 	code, msg := a.validate(tx, verify, p.nonce, acc.Balance-min(p.spent, acc.Balance), a.committed)
 	if code != CodeOK {
 		return &abci.CheckTxResponse{Code: code, Codespace: Codespace, Log: msg}, nil
 	}
 	if verify {
-		a.verified.add(req.Tx)
+		a.verified.add(h, tx)
 	}
 	cost, _ := tx.Cost() // validate refused overflows
 	a.check[from] = pending{nonce: p.nonce + 1, spent: p.spent + cost}

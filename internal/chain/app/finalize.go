@@ -28,7 +28,7 @@ func (a *App) FinalizeBlock(_ context.Context, req *abci.FinalizeBlockRequest) (
 		results[i] = res
 		fees += fee
 	}
-	endEvents := a.endBlock(req.Height)
+	endEvents := a.endBlock(req.Height, req.Hash)
 	updates := a.stakingEndBlock(req.Height)
 	if fees > 0 {
 		if len(req.ProposerAddress) == wallet.AddressSize {
@@ -53,21 +53,24 @@ func (a *App) FinalizeBlock(_ context.Context, req *abci.FinalizeBlockRequest) (
 // those pass, the fee is paid and the nonce used even if the message then
 // fails, so a sender's later txs stay valid and failures are not free.
 func (a *App) deliver(raw []byte, h int64) (*abci.ExecTxResult, uint64) {
-	tx, code, err := DecodeTx(raw)
-	if code != CodeOK {
-		return &abci.ExecTxResult{Code: code, Codespace: Codespace, Log: err.Error()}, 0
+	sum := sha256.Sum256(raw)
+	tx, verified := a.verified.take(sum) // CheckTx decoded and verified it already
+	if !verified {
+		var code uint32
+		var err error
+		if tx, code, err = DecodeTx(raw); code != CodeOK {
+			return &abci.ExecTxResult{Code: code, Codespace: Codespace, Log: err.Error()}, 0
+		}
 	}
 	b := &tx.Body
 	from := b.Sender()
 	acc := a.state.account(from)
-	verify := !a.verified.take(raw) // CheckTx verified it already
-	if code, msg := a.validate(tx, verify, acc.Nonce, acc.Balance, a.state.get); code != CodeOK {
+	if code, msg := a.validate(tx, !verified, acc.Nonce, acc.Balance, a.state.get); code != CodeOK {
 		return &abci.ExecTxResult{Code: code, Codespace: Codespace, Log: msg}, 0
 	}
 	acc.Balance -= b.Fee
 	acc.Nonce++
 	a.state.setAccount(from, acc)
-	sum := sha256.Sum256(raw)
 	code, log, events := a.execMsg(tx, sum[:], h)
 	if code != CodeOK {
 		return &abci.ExecTxResult{Code: code, Codespace: Codespace, Log: log}, b.Fee

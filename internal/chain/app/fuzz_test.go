@@ -3,6 +3,8 @@ package app
 import (
 	"bytes"
 	"testing"
+
+	"github.com/vistara-labs/vimana/internal/market"
 )
 
 func FuzzDecodeTx(f *testing.F) {
@@ -24,7 +26,7 @@ func FuzzDecodeTx(f *testing.F) {
 		if !bytes.Equal(tx.Encode(), raw) {
 			t.Fatalf("accepted non-canonical input %q", raw)
 		}
-		if len(raw) > MaxTxBytes {
+		if len(raw) > MaxDealTxBytes || (len(raw) > MaxTxBytes && tx.Body.Type != market.TypeStorageDeal) {
 			t.Fatal("accepted oversized input")
 		}
 		tx.VerifySignature()

@@ -96,17 +96,24 @@ func (a *App) execMsg(tx *Tx, txHash []byte, h int64) (uint32, string, []abci.Ev
 	return CodeInvalid, "unhandled message", nil
 }
 
-// endBlock runs the market's scheduled work for height h.
-func (a *App) endBlock(h int64) []abci.Event {
+// endBlock runs the market's scheduled work for height h and issues the
+// block's storage audit challenges, seeded by the block hash (every
+// validator finalizes the same hash; a proposer can grind it only by
+// choosing which txs to include, which moves challenges among deals but
+// cannot target a piece without many tries — docs/storage.md).
+func (a *App) endBlock(h int64, blockHash []byte) []abci.Event {
 	c := newTxCache(a.state)
-	mc := &market.Ctx{Height: h, KV: c, Bank: c}
+	if len(blockHash) == 0 {
+		blockHash = a.appHash // in-process tests finalize without a hash
+	}
+	mc := &market.Ctx{Height: h, KV: c, Bank: c, Seed: blockHash}
 	market.EndBlock(mc)
 	c.write()
 	return marketEvents(mc.Events)
 }
 
 // indexed are the attribute keys CometBFT's indexer may search by.
-var indexed = map[string]bool{"order": true, "lease": true, "provider": true, "owner": true, "action": true}
+var indexed = map[string]bool{"order": true, "lease": true, "provider": true, "owner": true, "action": true, "deal": true}
 
 func marketEvents(evs []market.Event) []abci.Event {
 	out := make([]abci.Event, 0, len(evs))

@@ -26,6 +26,12 @@ const (
 	QueryOwned        = "/market/owned"     // data: bech32 owner; value: []market.Order
 	QueryLeases       = "/market/leases"    // data: bech32 provider; value: []market.Order it serves
 	QueryValidators   = "/validators"       // value: []ValidatorInfo, by key
+
+	QueryDeal        = "/storage/deal"       // data: id; value: market.Deal
+	QueryDeals       = "/storage/deals"      // data: bech32 owner; value: []market.Deal
+	QueryActiveDeals = "/storage/active"     // value: []market.Deal, active ones
+	QueryRepairDeals = "/storage/repair"     // value: []market.Deal flagged for repair
+	QueryChallenges  = "/storage/challenges" // data: bech32 provider; value: []market.Challenge open for it
 )
 
 // committedKV reads committed state for market queries.
@@ -94,6 +100,26 @@ func (a *App) Query(_ context.Context, req *abci.QueryRequest) (*abci.QueryRespo
 		default:
 			v = r.Leases(addr)
 		}
+	case QueryDeals, QueryChallenges:
+		addr, err := wallet.ParseAddress(string(req.Data))
+		if err != nil {
+			return &abci.QueryResponse{Code: CodeDecode, Codespace: Codespace, Log: err.Error(), Height: a.height}, nil
+		}
+		if r := (market.Reader{KV: committedKV{a}}); req.Path == QueryDeals {
+			v = r.OwnedDeals(addr)
+		} else {
+			v = r.Challenges(addr)
+		}
+	case QueryDeal:
+		d, ok := market.Reader{KV: committedKV{a}}.Deal(string(req.Data))
+		if !market.ValidID(string(req.Data)) || !ok {
+			return &abci.QueryResponse{Code: CodeNotFound, Codespace: Codespace, Log: "no deal " + string(req.Data), Height: a.height}, nil
+		}
+		v = d
+	case QueryActiveDeals:
+		v = market.Reader{KV: committedKV{a}}.ActiveDeals()
+	case QueryRepairDeals:
+		v = market.Reader{KV: committedKV{a}}.RepairDeals()
 	case QueryProviders:
 		v = market.Reader{KV: committedKV{a}}.Providers()
 	case QueryOpen:

@@ -2,27 +2,34 @@ package app
 
 import "crypto/sha256"
 
-// maxVerified bounds the signature cache; past it the cache is dropped
-// (a miss only costs a verification).
-const maxVerified = 1 << 16
+// maxVerified bounds the cache; past it the cache is dropped (a miss only
+// costs a decode and a verification).
+const maxVerified = 1 << 15
 
-// sigCache remembers the hashes of txs whose signature this node verified
-// in CheckTx, so FinalizeBlock does not verify them again. Verification
-// is a pure function of the tx bytes, which the hash covers, so skipping
-// it cannot change a block's outcome. Not part of consensus state.
-type sigCache map[[sha256.Size]byte]struct{}
+// decodedTxs remembers, by hash, the txs this node decoded and whose
+// signature it verified in CheckTx, so the mempool's recheck after every
+// block and FinalizeBlock neither decode (strict JSON, four passes) nor
+// verify them again. Decoding and verification are pure functions of the
+// tx bytes, which the hash covers, so reusing their result cannot change
+// a block's outcome. Not part of consensus state.
+type decodedTxs map[[sha256.Size]byte]*Tx
 
-func (c *sigCache) add(raw []byte) {
+func (c *decodedTxs) add(h [sha256.Size]byte, tx *Tx) {
 	if *c == nil || len(*c) >= maxVerified {
-		*c = sigCache{}
+		*c = decodedTxs{}
 	}
-	(*c)[sha256.Sum256(raw)] = struct{}{}
+	(*c)[h] = tx
 }
 
-// take reports whether raw was verified, forgetting it.
-func (c sigCache) take(raw []byte) bool {
-	h := sha256.Sum256(raw)
-	_, ok := c[h]
+// get returns the verified decoding of the tx with hash h, if cached.
+func (c decodedTxs) get(h [sha256.Size]byte) (*Tx, bool) {
+	tx, ok := c[h]
+	return tx, ok
+}
+
+// take is get that also forgets the entry (the tx is being delivered).
+func (c decodedTxs) take(h [sha256.Size]byte) (*Tx, bool) {
+	tx, ok := c[h]
 	delete(c, h)
-	return ok
+	return tx, ok
 }

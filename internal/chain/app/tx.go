@@ -11,9 +11,13 @@ import (
 	"github.com/vistara-labs/vimana/internal/wallet"
 )
 
-// MaxTxBytes bounds an encoded transaction; larger ones are refused before
-// decoding.
-const MaxTxBytes = 4096
+// MaxTxBytes bounds an encoded transaction, except a storage deal, which
+// may be up to MaxDealTxBytes (it lists every piece of up to 48 segments);
+// anything larger is refused before decoding.
+const (
+	MaxTxBytes     = 4096
+	MaxDealTxBytes = 64 << 10
+)
 
 // SignDomain separates transaction signatures from every other use of a
 // wallet key (see wallet.SignBytes).
@@ -151,14 +155,17 @@ func strictDecode(raw []byte, v any) error {
 // its stateless checks. It does not verify the signature (see
 // VerifySignature). The returned code is CodeOK on success.
 func DecodeTx(raw []byte) (*Tx, uint32, error) {
-	if len(raw) > MaxTxBytes {
-		return nil, CodeTooLarge, fmt.Errorf("tx is %d bytes, limit %d", len(raw), MaxTxBytes)
+	if len(raw) > MaxDealTxBytes {
+		return nil, CodeTooLarge, fmt.Errorf("tx is %d bytes, limit %d", len(raw), MaxDealTxBytes)
 	}
 	var tx Tx
 	if err := strictDecode(raw, &tx); err != nil {
 		return nil, CodeDecode, fmt.Errorf("decoding tx: %v", err)
 	}
 	b := &tx.Body
+	if len(raw) > MaxTxBytes && b.Type != market.TypeStorageDeal {
+		return nil, CodeTooLarge, fmt.Errorf("tx is %d bytes, limit %d", len(raw), MaxTxBytes)
+	}
 	msg := newMsg(b.Type)
 	if msg == nil {
 		return nil, CodeDecode, fmt.Errorf("unknown tx type %q", b.Type)

@@ -48,6 +48,7 @@ const (
 	followMinPoll = 50 * time.Millisecond
 	followMaxPoll = time.Second
 	watchedPoll   = 5 * time.Second
+	signalledPoll = 30 * time.Second
 )
 
 // Watcher is one inotify instance shared by all of a provider's log
@@ -85,15 +86,27 @@ func (w *Watcher) loop() {
 		w.mu.Lock()
 		for off := 0; off+unix.SizeofInotifyEvent <= n; {
 			ev := (*unix.InotifyEvent)(unsafe.Pointer(&buf[off]))
-			for ch := range w.subs[ev.Wd] {
-				select {
-				case ch <- struct{}{}:
-				default:
+			if ev.Mask&unix.IN_Q_OVERFLOW != 0 {
+				// Events were lost: wake every follower to re-read.
+				for _, chs := range w.subs {
+					for ch := range chs {
+						wakeCh(ch)
+					}
 				}
+			}
+			for ch := range w.subs[ev.Wd] {
+				wakeCh(ch)
 			}
 			off += unix.SizeofInotifyEvent + int(ev.Len)
 		}
 		w.mu.Unlock()
+	}
+}
+
+func wakeCh(ch chan struct{}) {
+	select {
+	case ch <- struct{}{}:
+	default:
 	}
 }
 
@@ -164,6 +177,11 @@ func (r *logReader) Read(b []byte) (int, error) {
 		}
 		wake := r.wake
 		wait := watchedPoll
+		if wake != nil && done != nil {
+			// Both the write and the exit are signalled: the timer only
+			// guards against a lost inotify event (queue overflow).
+			wait = signalledPoll
+		}
 		if wake == nil {
 			r.idle = min(max(r.idle*2, followMinPoll), followMaxPoll)
 			wait = r.idle

@@ -32,6 +32,7 @@ func (p *Provider) Delete(ctx context.Context, id string) error {
 // teardown removes everything machine id holds, tolerating parts that were
 // never made; Create uses it to roll back.
 func (p *Provider) teardown(id string, m *meta) error {
+	defer p.views.drop(id)
 	var errs []error
 	if c, err := libcontainer.Load(p.lcRoot(), id); err == nil {
 		if s, _ := c.Status(); s != libcontainer.Stopped {

@@ -78,6 +78,7 @@ type Provider struct {
 	machines map[string]*machine // live handles, loaded lazily
 	metaMu   sync.Mutex          // serialises read-modify-write of meta.json
 	logw     logtail.Watcher     // one inotify instance for every log follower
+	views    viewCache           // State's decoded summaries of meta.json
 }
 
 var _ hypercore.Provider = (*Provider)(nil)

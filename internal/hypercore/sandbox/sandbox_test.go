@@ -125,3 +125,33 @@ func TestCgroupParentRemoved(t *testing.T) {
 		}
 	}
 }
+
+// TestDeleteRightAfterStart deletes machines the instant Start returns.
+// libcontainer's view of a just-exec'd init can say "stopped", and a Stop
+// that trusted it sent no signal and then waited forever on a live
+// workload (seen in bench/node); Stop now signals the process it holds.
+func TestDeleteRightAfterStart(t *testing.T) {
+	p := newTestProvider(t)
+	rootfs := hypercoretest.WorkloadRootFS(t)
+	for i := 0; i < 10; i++ {
+		id := hypercoretest.NewID("sbq")
+		spec := hypercore.MachineSpec{RootFS: rootfs}
+		spec.Process.Args = []string{hypercoretest.TW, "sleep"}
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		if err := p.Create(ctx, id, spec); err != nil {
+			cancel()
+			t.Fatal(err)
+		}
+		if err := p.Start(ctx, id); err != nil {
+			p.Delete(context.Background(), id)
+			cancel()
+			t.Fatal(err)
+		}
+		err := p.Delete(ctx, id)
+		cancel()
+		if err != nil {
+			t.Fatalf("delete %d right after start: %v", i, err)
+		}
+		checkClean(t, p, id)
+	}
+}

@@ -26,6 +26,11 @@ import (
 type machine struct {
 	done chan struct{} // closed once the exit is recorded
 	once sync.Once
+	// proc is the init this provider value started; Stop signals it
+	// directly, because libcontainer's Signal goes by its own view of the
+	// container, which right after the exec can say "stopped" (ErrNotRunning)
+	// while the workload runs on.
+	proc *libcontainer.Process
 }
 
 func (p *Provider) handle(id string) *machine {
@@ -142,6 +147,9 @@ func (p *Provider) Start(ctx context.Context, id string) error {
 		return fmt.Errorf("starting sandbox %s: %w", id, err)
 	}
 	h := p.handle(id)
+	p.mu.Lock()
+	h.proc = proc
+	p.mu.Unlock()
 	go func() {
 		ps, werr := proc.Wait()
 		ex := exitFrom(ps, werr)

@@ -13,21 +13,40 @@ import (
 )
 
 // State implements hypercore.Provider.
+//
+// The supervisor asks this of every machine on each resync, so the common
+// case costs a stat: meta.json's summary is cached by file identity, and a
+// machine this provider value started and whose waiter has not fired is
+// running without asking libcontainer (which decodes state.json).
 func (p *Provider) State(ctx context.Context, id string) (hypercore.Status, error) {
-	m, err := p.loadMeta(id)
+	st, err := p.views.status(p, id)
 	if err != nil {
 		return hypercore.Status{}, err
 	}
-	st := hypercore.Status{ID: id, CreatedAt: m.CreatedAt, StartedAt: m.StartedAt, Ports: m.Ports, Labels: m.Spec.Labels, Exit: m.Exit}
-	if m.Net != nil {
-		st.IP = m.Net.IP
-	}
 	switch {
-	case m.StartedAt.IsZero():
+	case st.StartedAt.IsZero():
 		st.State = hypercore.StateCreated
-	case m.Exit != nil:
+	case st.Exit != nil:
 		st.State = hypercore.StateStopped
 	default:
+		p.mu.Lock()
+		h := p.machines[id]
+		var proc *libcontainer.Process
+		if h != nil {
+			proc = h.proc
+		}
+		p.mu.Unlock()
+		if proc != nil {
+			select {
+			case <-h.done:
+			default:
+				st.State = hypercore.StateRunning
+				if pid, err := proc.Pid(); err == nil {
+					st.Pid = pid
+				}
+				return st, nil
+			}
+		}
 		c, err := p.load(id)
 		if err != nil {
 			return st, err
@@ -155,7 +174,7 @@ func (p *Provider) Stop(ctx context.Context, id string, grace time.Duration) err
 	if st.State == hypercore.StatePaused {
 		_ = c.Resume()
 	}
-	if err := c.Signal(unix.SIGTERM); err != nil && !gone(err) {
+	if err := p.signal(c, id, unix.SIGTERM); err != nil && !gone(err) {
 		return fmt.Errorf("stopping sandbox %s: %w", id, err)
 	}
 	gctx, cancel := context.WithTimeout(ctx, grace)
@@ -164,13 +183,29 @@ func (p *Provider) Stop(ctx context.Context, id string, grace time.Duration) err
 	if err == nil {
 		return nil
 	}
-	if err := c.Signal(unix.SIGKILL); err != nil && !gone(err) {
+	if err := p.signal(c, id, unix.SIGKILL); err != nil && !gone(err) {
 		return fmt.Errorf("killing sandbox %s: %w", id, err)
 	}
 	if _, err := p.Wait(ctx, id); err != nil {
 		return fmt.Errorf("stopping sandbox %s: %w", id, err)
 	}
 	return nil
+}
+
+// signal sends sig to the machine's init: through the process handle when
+// this provider value started it (the kernel's view, never stale), else
+// through libcontainer.
+func (p *Provider) signal(c *libcontainer.Container, id string, sig unix.Signal) error {
+	p.mu.Lock()
+	var proc *libcontainer.Process
+	if h := p.machines[id]; h != nil {
+		proc = h.proc
+	}
+	p.mu.Unlock()
+	if proc != nil {
+		return proc.Signal(sig)
+	}
+	return c.Signal(sig)
 }
 
 // gone: signalling failed because the init already exited.

@@ -1,0 +1,348 @@
+package market
+
+import (
+	"bytes"
+	"fmt"
+	"slices"
+	"testing"
+
+	"github.com/vistara-labs/vimana/internal/merkle"
+	"github.com/vistara-labs/vimana/internal/wallet"
+)
+
+// storageWorld is a world with six storage providers and a tenant holding
+// one segment of k+m = 4+2 pieces of 3 KiB + 5 bytes.
+type storageWorld struct {
+	*world
+	tenant *wallet.Key
+	provs  []*wallet.Key
+	pieces map[string][]byte // id → data
+
+	noHeartbeat map[wallet.Address]bool // providers answer() does not heartbeat for
+}
+
+func newStorageWorld(t *testing.T) *storageWorld {
+	tenant := key(t, 1)
+	keys := []*wallet.Key{tenant}
+	var provs []*wallet.Key
+	for i := range 7 {
+		provs = append(provs, key(t, byte(10+i)))
+	}
+	w := newWorld(t, append(keys, provs...)...)
+	for _, p := range provs {
+		o := offer(t, "eu", 1)
+		o.Storage = 1 << 20
+		o.Prices.StorageMiB = 2
+		w.must(p, &Register{Offer: o, Stake: 50_000})
+	}
+	w.endBlock()
+	return &storageWorld{world: w, tenant: tenant, provs: provs, pieces: map[string][]byte{}}
+}
+
+func pieceData(i int, n int) []byte {
+	b := make([]byte, n)
+	for j := range b {
+		b[j] = byte(i*31 + j*7)
+	}
+	return b
+}
+
+const testPieceSize = 3*merkle.LeafSize + 5
+
+// deal builds a one-segment deal on provs[0..5].
+func (w *storageWorld) deal(expiry int64, deposit uint64) *StorageDeal {
+	m := &StorageDeal{Object: bytes.Repeat([]byte{7}, 32), K: 4, M: 2, PricePerMiB: 3, Expiry: expiry, Deposit: deposit}
+	seg := DealSegmentMsg{Size: testPieceSize}
+	for i := range 6 {
+		m.Providers = append(m.Providers, w.provs[i].Address())
+		data := pieceData(i, testPieceSize)
+		id := fmt.Sprintf("%064x", i+1) // the chain treats ids as opaque content addresses
+		w.pieces[id] = data
+		seg.Pieces = append(seg.Pieces, DealPieceMsg{ID: id, Root: merkle.Root(data), Provider: uint32(i)})
+	}
+	m.Segments = []DealSegmentMsg{seg}
+	return m
+}
+
+func (w *storageWorld) lastDeal() *Deal {
+	w.t.Helper()
+	for i := len(w.events) - 1; i >= 0; i-- {
+		if e := w.events[i]; e.Type == EventDeal && e.Attrs[0].Value == "created" {
+			d, _ := Reader{w.kv}.Deal(e.Attrs[1].Value)
+			return d
+		}
+	}
+	w.t.Fatal("no deal created")
+	return nil
+}
+
+// answer has every provider except skip answer its open challenges (bad:
+// with a wrong leaf), and heartbeat.
+func (w *storageWorld) answer(skip map[wallet.Address]bool, bad map[wallet.Address]bool) {
+	w.t.Helper()
+	for _, p := range w.provs {
+		if !w.noHeartbeat[p.Address()] {
+			w.must(p, &Heartbeat{})
+		}
+		if skip[p.Address()] {
+			continue
+		}
+		for _, ch := range (Reader{w.kv}).Challenges(p.Address()) {
+			data := w.pieces[ch.PieceID]
+			path, err := merkle.Proof(data, ch.Leaf)
+			if err != nil {
+				w.t.Fatal(err)
+			}
+			off := ch.Leaf * merkle.LeafSize
+			leaf := bytes.Clone(data[off : off+merkle.LeafLen(uint64(len(data)), ch.Leaf)])
+			if bad[p.Address()] {
+				leaf[0] ^= 0xff
+			}
+			w.must(p, &AuditProof{Deal: ch.Deal, Segment: ch.Segment, Piece: ch.Piece, Leaf: ch.Leaf, Data: leaf, Path: path})
+		}
+	}
+}
+
+func (w *storageWorld) count(typ, action string) int {
+	n := 0
+	for _, e := range w.events {
+		if e.Type == typ && e.Attrs[0].Value == action {
+			n++
+		}
+	}
+	return n
+}
+
+func TestStorageDealLifecycle(t *testing.T) {
+	w := newStorageWorld(t)
+	start := w.height
+	// rate: 6 pieces × 1 started MiB × 3 uvis = 18 per block.
+	if err := w.exec(w.tenant, w.deal(start+20, 18*19)); err == nil || err.(*Error).Code != CodeFunds {
+		t.Fatalf("underfunded deal: %v", err)
+	}
+	before := w.bank[w.tenant.Address()]
+	w.must(w.tenant, w.deal(start+20, 18*20+100))
+	d := w.lastDeal()
+	w.endBlock()
+	for _, p := range w.provs[:6] {
+		pr, _ := Reader{w.kv}.Provider(p.Address())
+		if pr.StorageUsed != testPieceSize || !slices.Contains(pr.Deals, d.ID) {
+			t.Fatalf("provider books after deal: %+v", pr)
+		}
+	}
+	for w.height <= start+20 {
+		w.answer(nil, nil)
+		w.endBlock()
+	}
+	d, _ = Reader{w.kv}.Deal(d.ID)
+	if d.State != DealExpired || d.Paid != 18*20 || d.Escrow != 0 {
+		t.Fatalf("expired deal: %+v", d)
+	}
+	if got := before - w.bank[w.tenant.Address()]; got != 18*20 {
+		t.Fatalf("tenant paid %d, want %d (the rest refunded)", got, 18*20)
+	}
+	if w.count(EventAudit, "challenge") == 0 || w.count(EventAudit, "passed") == 0 || w.count(EventAudit, "failed") != 0 {
+		t.Fatalf("audits: %d challenges, %d passed, %d failed", w.count(EventAudit, "challenge"), w.count(EventAudit, "passed"), w.count(EventAudit, "failed"))
+	}
+	for _, p := range w.provs[:6] {
+		pr, _ := Reader{w.kv}.Provider(p.Address())
+		if pr.StorageUsed != 0 || len(pr.Deals) != 0 || pr.Earned != 3*20 || pr.Stake != 50_000 {
+			t.Fatalf("provider after expiry: %+v", pr)
+		}
+		if cs := (Reader{w.kv}).Challenges(p.Address()); len(cs) != 0 {
+			t.Fatalf("challenges left after expiry: %+v", cs)
+		}
+	}
+}
+
+func TestAuditFailuresSlashAndFlag(t *testing.T) {
+	w := newStorageWorld(t)
+	w.must(w.tenant, w.deal(w.height+200, 1_000_000))
+	d := w.lastDeal()
+	w.endBlock()
+	silent, liar := w.provs[0].Address(), w.provs[1].Address()
+	for range 60 {
+		w.answer(map[wallet.Address]bool{silent: true}, map[wallet.Address]bool{liar: true})
+		w.endBlock()
+	}
+	d, _ = Reader{w.kv}.Deal(d.ID)
+	prm := Reader{w.kv}.Params()
+	for i, a := range []wallet.Address{silent, liar} {
+		pc := d.Segments[0].Pieces[i]
+		p, _ := Reader{w.kv}.Provider(a)
+		if !pc.Failed || p.Stake != 50_000-prm.AuditSlash || p.Reputation != InitialReputation-prm.AuditPenalty {
+			t.Fatalf("provider %d after failing: piece %+v, provider stake %d rep %d", i, pc, p.Stake, p.Reputation)
+		}
+	}
+	reasons := map[string]int{}
+	for _, e := range w.events {
+		if e.Type == EventAudit && e.Attrs[0].Value == "failed" {
+			for _, at := range e.Attrs {
+				if at.Key == "reason" {
+					reasons[at.Value]++
+				}
+			}
+		}
+	}
+	if reasons[ReasonMissed] != 1 || reasons[ReasonBadProof] != 1 {
+		t.Fatalf("failure reasons %v: want one miss and one bad proof (failed pieces are not challenged again)", reasons)
+	}
+	if !d.Repair || len(Reader{w.kv}.RepairDeals()) != 1 {
+		t.Fatalf("deal not flagged for repair: %+v", d)
+	}
+	// Failed pieces are not paid: the healthy four earn more.
+	b0, b2 := w.bank[silent], w.bank[w.provs[2].Address()]
+	w.must(w.provs[0], &Withdraw{})
+	w.must(w.provs[2], &Withdraw{})
+	if e0, e2 := w.bank[silent]-b0, w.bank[w.provs[2].Address()]-b2; e0 >= e2 || e2 != 3*uint64(w.height-d.Created) {
+		t.Fatalf("failed provider earned %d, healthy %d over %d blocks", e0, e2, w.height-d.Created)
+	}
+}
+
+func TestChallengesAreDeterministic(t *testing.T) {
+	run := func(seed byte) []string {
+		w := newStorageWorld(t)
+		w.must(w.tenant, w.deal(w.height+100, 1_000_000))
+		w.endBlock()
+		var out []string
+		for range 10 {
+			c := &Ctx{Height: w.height, KV: w.kv, Bank: w.bank, Seed: []byte{seed, byte(w.height)}}
+			EndBlock(c)
+			for _, e := range c.Events {
+				out = append(out, fmt.Sprint(e))
+			}
+			w.height++
+		}
+		return out
+	}
+	a, b, c := run(1), run(1), run(2)
+	if len(a) == 0 || !slices.Equal(a, b) {
+		t.Fatalf("same seeds, different challenges:\n%v\n%v", a, b)
+	}
+	if slices.Equal(a, c) {
+		t.Fatal("different seeds, same challenges")
+	}
+}
+
+func TestRepairDeal(t *testing.T) {
+	w := newStorageWorld(t)
+	w.must(w.tenant, w.deal(w.height+300, 1_000_000))
+	d := w.lastDeal()
+	w.endBlock()
+	silent := w.provs[0].Address()
+	for !d.Repair {
+		w.answer(map[wallet.Address]bool{silent: true}, nil)
+		w.endBlock()
+		d, _ = Reader{w.kv}.Deal(d.ID)
+		if w.height > 500 {
+			t.Fatal("the silent provider was never challenged")
+		}
+	}
+	worker, fresh := key(t, 99), w.provs[6]
+	pc := d.Segments[0].Pieces[0]
+	receipt := func(k *wallet.Key, piece string) []byte {
+		return k.Sign(ReceiptDomain, ReceiptBytes(d.ID, piece, testPieceSize))
+	}
+	w.bank[worker.Address()] = 0
+	mv := &RepairDeal{Deal: d.ID, Segment: 0, Piece: 0, Provider: fresh.Address(), Key: fresh.PubKey(), Signature: receipt(fresh, pc.ID)}
+	// A receipt for another piece, a healthy piece, a provider already in
+	// the segment: refused.
+	bad := *mv
+	bad.Signature = receipt(fresh, d.Segments[0].Pieces[1].ID)
+	if err := w.exec(worker, &bad); err == nil || err.(*Error).Code != CodeUnauthorized {
+		t.Fatalf("wrong receipt: %v", err)
+	}
+	healthyMove := *mv
+	healthyMove.Piece = 1
+	healthyMove.Signature = receipt(fresh, d.Segments[0].Pieces[1].ID)
+	if err := w.exec(worker, &healthyMove); err == nil || err.(*Error).Code != CodeUnauthorized {
+		t.Fatalf("stranger moving a healthy piece: %v", err)
+	}
+	dup := *mv
+	dup.Provider, dup.Key, dup.Signature = w.provs[1].Address(), w.provs[1].PubKey(), receipt(w.provs[1], pc.ID)
+	if err := w.exec(worker, &dup); err == nil || err.(*Error).Code != CodeInvalid {
+		t.Fatalf("two pieces on one provider: %v", err)
+	}
+	w.must(worker, mv)
+	w.endBlock()
+	d, _ = Reader{w.kv}.Deal(d.ID)
+	if d.Repair || d.Segments[0].Pieces[0].Provider != fresh.Address() || d.Segments[0].Pieces[0].Failed {
+		t.Fatalf("after repair: %+v", d)
+	}
+	old, _ := Reader{w.kv}.Provider(silent)
+	nw, _ := Reader{w.kv}.Provider(fresh.Address())
+	if old.StorageUsed != 0 || slices.Contains(old.Deals, d.ID) || nw.StorageUsed != testPieceSize || !slices.Contains(nw.Deals, d.ID) {
+		t.Fatalf("books after repair: old %+v new %+v", old, nw)
+	}
+}
+
+func TestLostProviderRecovers(t *testing.T) {
+	w := newStorageWorld(t)
+	w.must(w.tenant, w.deal(w.height+300, 1_000_000))
+	d := w.lastDeal()
+	w.endBlock()
+	quiet := w.provs[2].Address()
+	w.noHeartbeat = map[wallet.Address]bool{quiet: true}
+	for !d.Repair {
+		w.answer(nil, nil) // quiet still proves, but stops heartbeating
+		w.endBlock()
+		d, _ = Reader{w.kv}.Deal(d.ID)
+		if w.height > 100 {
+			t.Fatal("a lost provider's deal was never flagged")
+		}
+	}
+	if p, _ := (Reader{w.kv}).Provider(quiet); p.Status != ProviderLost {
+		t.Fatalf("flagged while the provider is %s", p.Status)
+	}
+	w.must(w.provs[2], &Heartbeat{})
+	w.endBlock()
+	if d, _ = (Reader{w.kv}).Deal(d.ID); d.Repair || len(Reader{w.kv}.RepairDeals()) != 0 {
+		t.Fatalf("still flagged after the provider recovered: %+v", d)
+	}
+}
+
+func TestProviderLossFlagsDeals(t *testing.T) {
+	w := newStorageWorld(t)
+	w.must(w.tenant, w.deal(w.height+300, 1_000_000))
+	d := w.lastDeal()
+	w.endBlock()
+	w.must(w.provs[3], &Deregister{})
+	w.endBlock()
+	d, _ = Reader{w.kv}.Deal(d.ID)
+	if !d.Repair {
+		t.Fatalf("a deregistered provider's deal is not flagged: %+v", d)
+	}
+}
+
+func TestStorageDealValidate(t *testing.T) {
+	w := newStorageWorld(t)
+	good := w.deal(100, 1000)
+	if err := good.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	for name, mut := range map[string]func(m *StorageDeal){
+		"object":    func(m *StorageDeal) { m.Object = m.Object[:31] },
+		"k":         func(m *StorageDeal) { m.K = 0 },
+		"repair_at": func(m *StorageDeal) { m.RepairAt = 3 },
+		"pieces":    func(m *StorageDeal) { m.Segments[0].Pieces = m.Segments[0].Pieces[:5] },
+		"distinct":  func(m *StorageDeal) { m.Segments[0].Pieces[1].Provider = 0 },
+		"index":     func(m *StorageDeal) { m.Segments[0].Pieces[1].Provider = 6 },
+		"id":        func(m *StorageDeal) { m.Segments[0].Pieces[1].ID = "../../etc/passwd" },
+		"root":      func(m *StorageDeal) { m.Segments[0].Pieces[1].Root = nil },
+		"dup":       func(m *StorageDeal) { m.Providers[1] = m.Providers[0] },
+		"price":     func(m *StorageDeal) { m.PricePerMiB = 0 },
+		"size":      func(m *StorageDeal) { m.Segments[0].Size = 0 },
+	} {
+		m := w.deal(100, 1000)
+		mut(m)
+		if err := m.Validate(); err == nil {
+			t.Errorf("%s: invalid deal accepted", name)
+		}
+	}
+	// A provider without storage or asking more refuses.
+	m := w.deal(w.height+10, 1_000_000)
+	m.PricePerMiB = 1
+	if err := w.exec(w.tenant, m); err == nil || err.(*Error).Code != CodeCapacity {
+		t.Fatalf("price below the providers' ask: %v", err)
+	}
+}

@@ -1,0 +1,121 @@
+package s3
+
+import (
+	"context"
+	"errors"
+	"strconv"
+	"strings"
+
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/versity/versitygw/s3err"
+	"github.com/versity/versitygw/s3response"
+	"github.com/vistara-labs/vimana/internal/storage/index"
+	"github.com/vistara-labs/vimana/internal/storage/objects"
+)
+
+func (b *Backend) uploadErr(ctx context.Context, bucket string, err error) error {
+	return b.notFound(ctx, bucket, err, s3err.ErrNoSuchUpload)
+}
+
+// CreateMultipartUpload implements backend.Backend.
+func (b *Backend) CreateMultipartUpload(ctx context.Context, in s3response.CreateMultipartUploadInput) (s3response.InitiateMultipartUploadResult, error) {
+	bucket, key := strings.Clone(str(in.Bucket)), strings.Clone(str(in.Key))
+	id, err := b.C.CreateUpload(ctx, bucket, key, objects.PutOptions{ContentType: strings.Clone(str(in.ContentType)), Metadata: cloneMap(in.Metadata)})
+	if err != nil {
+		return s3response.InitiateMultipartUploadResult{}, b.notFound(ctx, bucket, err, s3err.ErrNoSuchBucket)
+	}
+	return s3response.InitiateMultipartUploadResult{Bucket: bucket, Key: key, UploadId: id}, nil
+}
+
+// UploadPart implements backend.Backend.
+func (b *Backend) UploadPart(ctx context.Context, in *s3.UploadPartInput) (*s3.UploadPartOutput, error) {
+	bucket := strings.Clone(str(in.Bucket))
+	n := 0
+	if in.PartNumber != nil {
+		n = int(*in.PartNumber)
+	}
+	p, err := b.C.UploadPart(ctx, bucket, strings.Clone(str(in.UploadId)), n, orEmpty(in.Body))
+	if err != nil {
+		return nil, b.uploadErr(ctx, bucket, err)
+	}
+	return &s3.UploadPartOutput{ETag: ptr(quote(p.ETag))}, nil
+}
+
+// CompleteMultipartUpload implements backend.Backend.
+func (b *Backend) CompleteMultipartUpload(ctx context.Context, in *s3.CompleteMultipartUploadInput) (s3response.CompleteMultipartUploadResult, string, error) {
+	bucket := strings.Clone(str(in.Bucket))
+	var parts []objects.Completed
+	if in.MultipartUpload != nil {
+		for _, p := range in.MultipartUpload.Parts {
+			if p.PartNumber == nil {
+				return s3response.CompleteMultipartUploadResult{}, "", s3err.GetAPIError(s3err.ErrInvalidPart)
+			}
+			parts = append(parts, objects.Completed{Number: int(*p.PartNumber), ETag: str(p.ETag)})
+		}
+	}
+	e, err := b.C.Complete(ctx, bucket, strings.Clone(str(in.UploadId)), parts)
+	if err != nil {
+		if errors.Is(err, objects.ErrInvalidPart) && strings.Contains(err.Error(), "ascending") {
+			return s3response.CompleteMultipartUploadResult{}, "", s3err.GetAPIError(s3err.ErrInvalidPartOrder)
+		}
+		return s3response.CompleteMultipartUploadResult{}, "", b.uploadErr(ctx, bucket, err)
+	}
+	return s3response.CompleteMultipartUploadResult{Bucket: &bucket, Key: ptr(e.Key), ETag: ptr(quote(e.ETag))}, "", nil
+}
+
+// AbortMultipartUpload implements backend.Backend.
+func (b *Backend) AbortMultipartUpload(ctx context.Context, in *s3.AbortMultipartUploadInput) error {
+	bucket := str(in.Bucket)
+	if err := b.C.Abort(ctx, bucket, str(in.UploadId)); err != nil {
+		return b.uploadErr(ctx, bucket, err)
+	}
+	return nil
+}
+
+// ListParts implements backend.Backend.
+func (b *Backend) ListParts(ctx context.Context, in *s3.ListPartsInput) (s3response.ListPartsResult, error) {
+	bucket := str(in.Bucket)
+	u, err := b.C.Index.GetUpload(ctx, bucket, str(in.UploadId))
+	if err != nil {
+		return s3response.ListPartsResult{}, b.uploadErr(ctx, bucket, err)
+	}
+	marker := 0
+	if m := str(in.PartNumberMarker); m != "" {
+		if marker, err = strconv.Atoi(m); err != nil || marker < 0 {
+			return s3response.ListPartsResult{}, s3err.GetAPIError(s3err.ErrInvalidRequest)
+		}
+	}
+	limit := 1000
+	if in.MaxParts != nil && *in.MaxParts >= 0 {
+		limit = int(min(*in.MaxParts, 1000))
+	}
+	out := s3response.ListPartsResult{Bucket: bucket, Key: u.Key, UploadID: u.ID, PartNumberMarker: marker, MaxParts: limit}
+	for _, p := range u.Parts {
+		if p.Number <= marker {
+			continue
+		}
+		if len(out.Parts) == limit {
+			out.IsTruncated = true
+			break
+		}
+		out.Parts = append(out.Parts, s3response.Part{PartNumber: p.Number, LastModified: p.Modified, ETag: quote(p.ETag), Size: p.Size})
+		out.NextPartNumberMarker = p.Number
+	}
+	return out, nil
+}
+
+// ListMultipartUploads implements backend.Backend (no paging: one page).
+func (b *Backend) ListMultipartUploads(ctx context.Context, in *s3.ListMultipartUploadsInput) (s3response.ListMultipartUploadsResult, error) {
+	bucket := str(in.Bucket)
+	us, err := b.C.Index.Uploads(ctx, bucket, str(in.Prefix))
+	if errors.Is(err, index.ErrNotFound) {
+		return s3response.ListMultipartUploadsResult{}, s3err.GetAPIError(s3err.ErrNoSuchBucket)
+	} else if err != nil {
+		return s3response.ListMultipartUploadsResult{}, err
+	}
+	out := s3response.ListMultipartUploadsResult{Bucket: bucket, Prefix: str(in.Prefix), MaxUploads: 1000}
+	for _, u := range us {
+		out.Uploads = append(out.Uploads, s3response.Upload{Key: u.Key, UploadID: u.ID, Initiated: u.Created})
+	}
+	return out, nil
+}
