@@ -14,8 +14,9 @@ import (
 // Exec implements hypercore.Provider with `runsc exec`: the process runs
 // inside the machine's sentry, with the machine's environment plus
 // req.Env. runsc exits with the process's code (128+signal when killed).
-// TTY is not supported yet (runsc hands the terminal over a console
-// socket; see docs/gvisor.md).
+// TTY is refused: this runsc's exec ignores --console-socket (it never
+// connects to the socket; with a process spec asking for a terminal it
+// runs the process with no output anywhere); see docs/gvisor.md.
 func (p *Provider) Exec(ctx context.Context, id string, req hypercore.ExecRequest) (int, error) {
 	if len(req.Args) == 0 {
 		return 0, fmt.Errorf("exec in %s: %w: no args", id, hypercore.ErrInvalid)

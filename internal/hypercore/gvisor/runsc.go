@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/vistara-labs/vimana/internal/hypercore"
+	"github.com/vistara-labs/vimana/internal/hypercore/hostcgroup"
 )
 
 // flags are the global runsc flags for machine m; every command on one
@@ -114,6 +115,27 @@ func (p *Provider) trial(ctx context.Context, bin, plat string) error {
 		return err
 	}
 	defer os.RemoveAll(root)
+	before := trialCgroups()
+	defer func() {
+		// A `runsc do` killed on timeout cannot remove the cgroup it
+		// made (/runsc-<n> in every hierarchy). Remove the ones that
+		// appeared meanwhile; rmdir refuses any still in use (another
+		// probe's), so only dead ones go.
+		// The killed processes leave their cgroups a moment later.
+		for try := 0; try < 20; try++ {
+			left := 0
+			for name := range trialCgroups() {
+				if !before[name] {
+					hostcgroup.Remove("/", name)
+					left++
+				}
+			}
+			if left == 0 {
+				return
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}()
 	ctx, cancel := context.WithTimeout(ctx, p.opts.ProbeTimeout)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, bin, "--root", root, "--platform", plat, "--network", "none", "do", "/bin/true")
@@ -131,6 +153,18 @@ func (p *Provider) trial(ctx context.Context, bin, plat string) error {
 		return fmt.Errorf("%v: %s", err, lastLine(out))
 	}
 	return nil
+}
+
+// trialCgroups lists the /runsc-<n> cgroups `runsc do` makes.
+func trialCgroups() map[string]bool {
+	out := map[string]bool{}
+	for _, root := range hostcgroup.Roots() {
+		m, _ := filepath.Glob(filepath.Join(root, "runsc-*"))
+		for _, d := range m {
+			out[filepath.Base(d)] = true
+		}
+	}
+	return out
 }
 
 func lastLine(b []byte) string {
