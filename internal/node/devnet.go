@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	mrand "math/rand/v2"
 	"net"
 	"net/http"
 	"os"
@@ -14,6 +15,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -70,13 +72,62 @@ type DevnetNode struct {
 // DevnetFunds is each funded account's genesis balance: one million VIS.
 const DevnetFunds = 1_000_000 * 1_000_000
 
+// Devnet ports come from devnetPortLow..devnetPortHigh: below the kernel's
+// ephemeral range (32768+ by default), so the outgoing connections of the
+// nodes already running cannot take a port a later node was promised (seen
+// in CI: "metrics: listening: bind: address already in use"), and below
+// the 20000-29999 range published spacecore ports use.
+const (
+	devnetPortLow  = 10000
+	devnetPortHigh = 19999
+)
+
+var (
+	devnetPortsMu sync.Mutex
+	devnetPorts   = map[int]bool{} // handed out by this process
+)
+
+// freeLoopback returns a 127.0.0.1 address whose port is free now, was not
+// handed out before by this process, and lies outside the ephemeral range
+// (falling back to a kernel-chosen port if that range reaches down there).
 func freeLoopback() (string, error) {
+	if lo, _ := ephemeralLow(); lo > devnetPortHigh {
+		devnetPortsMu.Lock()
+		defer devnetPortsMu.Unlock()
+		start := devnetPortLow + mrand.IntN(devnetPortHigh-devnetPortLow+1)
+		for i := 0; i <= devnetPortHigh-devnetPortLow; i++ {
+			port := devnetPortLow + (start-devnetPortLow+i)%(devnetPortHigh-devnetPortLow+1)
+			if devnetPorts[port] {
+				continue
+			}
+			l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
+			if err != nil {
+				continue
+			}
+			l.Close()
+			devnetPorts[port] = true
+			return l.Addr().String(), nil
+		}
+	}
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return "", err
 	}
 	defer l.Close()
 	return l.Addr().String(), nil
+}
+
+// ephemeralLow is the low end of the kernel's ephemeral port range.
+func ephemeralLow() (int, error) {
+	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
+	if err != nil {
+		return 0, err
+	}
+	f := strings.Fields(string(b))
+	if len(f) != 2 {
+		return 0, fmt.Errorf("ip_local_port_range: %q", b)
+	}
+	return strconv.Atoi(f[0])
 }
 
 // DevnetUp creates (or restarts) a devnet of o.Nodes nodes under dir,
