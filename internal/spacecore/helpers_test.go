@@ -148,6 +148,20 @@ func (e *env) openWith(o Options) *Supervisor {
 	return s
 }
 
+// openRecording opens a supervisor whose events are recorded from the
+// first one: re-adoption starts inside Open, so a subscription made after
+// it could miss the adopted events (seen in CI under load).
+func (e *env) openRecording(o Options) (*Supervisor, *recorder) {
+	e.t.Helper()
+	r := &recorder{}
+	o.onEvent = func(ev Event) {
+		r.mu.Lock()
+		r.evs = append(r.evs, ev)
+		r.mu.Unlock()
+	}
+	return e.openWith(o), r
+}
+
 func ctxT(t *testing.T) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), readyTimeout)
 	t.Cleanup(cancel)

@@ -69,8 +69,7 @@ func TestCrashRecovery(t *testing.T) {
 			}
 			s2.Close() // the "crashed" daemon: nothing is cleaned up
 
-			s3 := e.open()
-			ev := record(t, s3)
+			s3, ev := e.openRecording(e.options())
 			if err := s3.settle(ctxT(t)); err != nil {
 				t.Fatal(err)
 			}
@@ -145,8 +144,7 @@ func TestReadoptAfterRestart(t *testing.T) {
 	}
 	s1.Close()
 
-	s2 := e.open()
-	ev := record(t, s2)
+	s2, ev := e.openRecording(e.options())
 	if err := s2.settle(ctxT(t)); err != nil {
 		t.Fatal(err)
 	}

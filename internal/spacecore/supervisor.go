@@ -54,6 +54,9 @@ type Options struct {
 	// hook, set by tests, is called at named steps; an error simulates a
 	// crash there (the runner stops dead, leaving everything as is).
 	hook func(step, id string) error
+	// onEvent, set by tests, sees every event from the first one (a
+	// subscriber made after Open can miss what Open's re-adoption emits).
+	onEvent func(Event)
 }
 
 // Supervisor runs spacecores. Its methods are safe for concurrent use.
@@ -333,6 +336,9 @@ func (s *Supervisor) emit(t EventType, rec *Record, err error) {
 	}
 	if err != nil {
 		ev.Error = err.Error()
+	}
+	if s.opts.onEvent != nil {
+		s.opts.onEvent(ev)
 	}
 	s.events.publish(ev)
 }
