@@ -59,9 +59,27 @@ func devnetStoreConfig(d *node.Devnet) error {
 		return nil
 	}
 	c := objects.DefaultConfig()
+	// Nodes 1..N-1 keep pieces; a devnet smaller than the default k+m
+	// (4+2 from 7 nodes up) gets the widest code its providers can hold,
+	// so `make devnet` (3 providers: 2+1) can store too.
+	if n := len(d.Nodes) - 1; n < c.K+c.M {
+		c.K, c.M = devnetCode(n)
+	}
 	c.Network = chainnet.Name
 	c.NetworkOptions = map[string]string{chainnet.OptRPC: d.Nodes[0].RPC}
 	return objects.WriteConfig(path, c)
+}
+
+// devnetCode is the k+m a devnet with n storage providers stores with.
+func devnetCode(n int) (k, m int) {
+	switch {
+	case n <= 1:
+		return 1, 0
+	case n <= 3:
+		return n - 1, 1
+	default:
+		return n - 2, 2
+	}
 }
 
 func newDevnetUpCmd() *cobra.Command {

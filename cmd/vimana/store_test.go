@@ -190,3 +190,13 @@ func TestS3ServeCLI(t *testing.T) {
 		t.Fatal("s3 serve did not stop on SIGINT")
 	}
 }
+
+// TestDevnetCode: a devnet's store config uses the widest code its storage
+// providers (nodes 1..N-1) can hold, and 4+2 from six providers up.
+func TestDevnetCode(t *testing.T) {
+	for n, want := range map[int][2]int{0: {1, 0}, 1: {1, 0}, 2: {1, 1}, 3: {2, 1}, 4: {2, 2}, 5: {3, 2}} {
+		if k, m := devnetCode(n); k != want[0] || m != want[1] || (n > 0 && k+m > n) {
+			t.Errorf("devnetCode(%d) = %d+%d, want %d+%d", n, k, m, want[0], want[1])
+		}
+	}
+}
