@@ -31,18 +31,16 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
-	"sort"
 	"sync"
 	"time"
 
 	"github.com/vistara-labs/vimana/internal/hypercore"
 	"github.com/vistara-labs/vimana/internal/hypercore/hostnet"
 	"github.com/vistara-labs/vimana/internal/hypercore/logtail"
+	"github.com/vistara-labs/vimana/internal/hypercore/machinestate"
 )
 
 // Options configure the provider.
@@ -187,57 +185,16 @@ func (p *Provider) runscRoot() string           { return filepath.Join(p.dir, "r
 func (p *Provider) logPath(id string) string    { return filepath.Join(p.machineDir(id), "console.log") }
 func (p *Provider) exitPath(id string) string   { return filepath.Join(p.machineDir(id), "exit") }
 
-func (p *Provider) saveMeta(m *meta) error {
-	b, err := json.Marshal(m)
-	if err != nil {
-		return err
-	}
-	dir := p.machineDir(m.ID)
-	f, err := os.CreateTemp(dir, ".meta.json.tmp-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(f.Name())
-	if _, err := f.Write(b); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	return os.Rename(f.Name(), filepath.Join(dir, "meta.json"))
-}
+func (p *Provider) saveMeta(m *meta) error { return machinestate.Save(p.machineDir(m.ID), m) }
 
 func (p *Provider) loadMeta(id string) (*meta, error) {
 	if hypercore.ValidID(id) != nil {
 		return nil, fmt.Errorf("machine %s: %w", id, hypercore.ErrNotFound)
 	}
-	b, err := os.ReadFile(filepath.Join(p.machineDir(id), "meta.json"))
-	if errors.Is(err, os.ErrNotExist) {
-		return nil, fmt.Errorf("machine %s: %w", id, hypercore.ErrNotFound)
-	}
-	if err != nil {
-		return nil, err
-	}
-	var m meta
-	if err := json.Unmarshal(b, &m); err != nil {
-		return nil, fmt.Errorf("machine %s: corrupt meta.json: %w", id, err)
-	}
-	return &m, nil
+	return machinestate.Load[meta](p.machineDir(id), id)
 }
 
 // List implements hypercore.Provider.
 func (p *Provider) List(ctx context.Context) ([]string, error) {
-	ents, err := os.ReadDir(filepath.Join(p.dir, "machines"))
-	if err != nil {
-		return nil, err
-	}
-	var ids []string
-	for _, e := range ents {
-		if _, err := os.Stat(filepath.Join(p.machineDir(e.Name()), "meta.json")); err == nil {
-			ids = append(ids, e.Name())
-		}
-	}
-	sort.Strings(ids)
-	return ids, nil
+	return machinestate.List(filepath.Join(p.dir, "machines"))
 }

@@ -14,17 +14,15 @@ package microvm
 
 import (
 	"context"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sort"
 	"sync"
 	"time"
 
 	"github.com/vistara-labs/vimana/internal/hypercore"
+	"github.com/vistara-labs/vimana/internal/hypercore/machinestate"
 	"github.com/vistara-labs/vimana/internal/hypercore/microvm/agent"
 )
 
@@ -185,7 +183,6 @@ func (p *Provider) machineDir(id string) string { return filepath.Join(p.dir, "m
 
 // Files of a machine, in its directory.
 const (
-	fileMeta    = "meta.json"
 	fileRootfs  = "rootfs.img"
 	fileLog     = "log"         // workload stdout+stderr (virtio-serial port -> file)
 	fileExit    = "exit"        // the agent's exit record
@@ -196,42 +193,13 @@ const (
 
 func (p *Provider) path(id, file string) string { return filepath.Join(p.machineDir(id), file) }
 
-func (p *Provider) saveMeta(m *meta) error {
-	b, err := json.Marshal(m)
-	if err != nil {
-		return err
-	}
-	f, err := os.CreateTemp(p.machineDir(m.ID), ".meta.json.tmp-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(f.Name())
-	if _, err := f.Write(b); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	return os.Rename(f.Name(), p.path(m.ID, fileMeta))
-}
+func (p *Provider) saveMeta(m *meta) error { return machinestate.Save(p.machineDir(m.ID), m) }
 
 func (p *Provider) loadMeta(id string) (*meta, error) {
 	if err := hypercore.ValidID(id); err != nil {
 		return nil, fmt.Errorf("machine %s: %w", id, hypercore.ErrNotFound)
 	}
-	b, err := os.ReadFile(p.path(id, fileMeta))
-	if errors.Is(err, os.ErrNotExist) {
-		return nil, fmt.Errorf("machine %s: %w", id, hypercore.ErrNotFound)
-	}
-	if err != nil {
-		return nil, err
-	}
-	var m meta
-	if err := json.Unmarshal(b, &m); err != nil {
-		return nil, fmt.Errorf("machine %s: corrupt meta.json: %w", id, err)
-	}
-	return &m, nil
+	return machinestate.Load[meta](p.machineDir(id), id)
 }
 
 // updateMeta applies fn to the stored meta under the provider's lock.
@@ -250,16 +218,5 @@ func (p *Provider) updateMeta(id string, fn func(m *meta) error) (*meta, error) 
 
 // List implements hypercore.Provider.
 func (p *Provider) List(ctx context.Context) ([]string, error) {
-	ents, err := os.ReadDir(filepath.Join(p.dir, "machines"))
-	if err != nil {
-		return nil, err
-	}
-	var ids []string
-	for _, e := range ents {
-		if _, err := os.Stat(p.path(e.Name(), fileMeta)); err == nil {
-			ids = append(ids, e.Name())
-		}
-	}
-	sort.Strings(ids)
-	return ids, nil
+	return machinestate.List(filepath.Join(p.dir, "machines"))
 }

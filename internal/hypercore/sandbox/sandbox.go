@@ -15,12 +15,9 @@ package sandbox
 
 import (
 	"context"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
-	"sort"
 	"sync"
 	"time"
 
@@ -31,6 +28,7 @@ import (
 	"github.com/vistara-labs/vimana/internal/hypercore"
 	"github.com/vistara-labs/vimana/internal/hypercore/hostnet"
 	"github.com/vistara-labs/vimana/internal/hypercore/logtail"
+	"github.com/vistara-labs/vimana/internal/hypercore/machinestate"
 )
 
 // Options configure the provider.
@@ -153,56 +151,13 @@ type meta struct {
 func (p *Provider) machineDir(id string) string { return filepath.Join(p.dir, "machines", id) }
 func (p *Provider) lcRoot() string              { return filepath.Join(p.dir, "lc") }
 
-func (p *Provider) saveMeta(m *meta) error {
-	b, err := json.Marshal(m) // no indent: the OCI spec makes this hot on every start
-	if err != nil {
-		return err
-	}
-	// A unique temporary name: concurrent writers (an exit being recorded
-	// while a start is saved) must never share one and rename a half file.
-	dir := p.machineDir(m.ID)
-	f, err := os.CreateTemp(dir, ".meta.json.tmp-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(f.Name())
-	if _, err := f.Write(b); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	return os.Rename(f.Name(), filepath.Join(dir, "meta.json"))
-}
+func (p *Provider) saveMeta(m *meta) error { return machinestate.Save(p.machineDir(m.ID), m) }
 
 func (p *Provider) loadMeta(id string) (*meta, error) {
-	b, err := os.ReadFile(filepath.Join(p.machineDir(id), "meta.json"))
-	if errors.Is(err, os.ErrNotExist) {
-		return nil, fmt.Errorf("machine %s: %w", id, hypercore.ErrNotFound)
-	}
-	if err != nil {
-		return nil, err
-	}
-	var m meta
-	if err := json.Unmarshal(b, &m); err != nil {
-		return nil, fmt.Errorf("machine %s: corrupt meta.json: %w", id, err)
-	}
-	return &m, nil
+	return machinestate.Load[meta](p.machineDir(id), id)
 }
 
 // List implements hypercore.Provider.
 func (p *Provider) List(ctx context.Context) ([]string, error) {
-	ents, err := os.ReadDir(filepath.Join(p.dir, "machines"))
-	if err != nil {
-		return nil, err
-	}
-	var ids []string
-	for _, e := range ents {
-		if _, err := os.Stat(filepath.Join(p.machineDir(e.Name()), "meta.json")); err == nil {
-			ids = append(ids, e.Name())
-		}
-	}
-	sort.Strings(ids)
-	return ids, nil
+	return machinestate.List(filepath.Join(p.dir, "machines"))
 }

@@ -11,6 +11,7 @@ import (
 	"syscall"
 
 	"github.com/vistara-labs/vimana/internal/hypercore"
+	"github.com/vistara-labs/vimana/internal/hypercore/machinestate"
 )
 
 // viewCache keeps, per machine, the part of meta.json that State reports,
@@ -29,7 +30,7 @@ type view struct {
 
 // status returns id's Status from meta.json without State set.
 func (c *viewCache) status(p *Provider, id string) (hypercore.Status, error) {
-	path := filepath.Join(p.machineDir(id), "meta.json")
+	path := filepath.Join(p.machineDir(id), machinestate.File)
 	fi, err := os.Stat(path)
 	if errors.Is(err, os.ErrNotExist) {
 		c.drop(id)
