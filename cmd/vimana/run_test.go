@@ -70,6 +70,21 @@ func TestRunHelloMicroVM(t *testing.T) {
 	runHello(t, "microvm", 2*time.Minute)
 }
 
+// TestRunHelloGVisor is TestRunHello with isolation = "gvisor": the same
+// image under Debian's runsc.
+func TestRunHelloGVisor(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("vimana run needs root for the gvisor provider; CI runs this as root")
+	}
+	if testing.Short() {
+		t.Skip("builds and runs the real binary; skipped with -short")
+	}
+	if _, err := exec.LookPath("runsc"); err != nil {
+		t.Skip("runsc not installed (scripts/setup.sh installs it)")
+	}
+	runHello(t, "gvisor", time.Minute)
+}
+
 // buildAgent compiles the standalone guest agent next to bin, where the microvm
 // provider looks for it.
 func buildAgent(t *testing.T, bin string) {
