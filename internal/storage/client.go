@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/klauspost/reedsolomon"
 	"golang.org/x/sync/errgroup"
@@ -37,9 +38,10 @@ type Object struct {
 	Deal string `json:"deal,omitempty"`
 }
 
-// Put reads r to its end and stores it: segment by segment (never more
-// than one segment in memory), each piece on a distinct store. progress,
-// if set, gets the plaintext bytes stored so far.
+// Put reads r to its end and stores it, each piece on a distinct store.
+// It encodes segment N+1 while segment N's pieces upload, so at most two
+// segments are in memory: one uploading, one being read and encoded.
+// progress, if set, gets the plaintext bytes stored so far.
 func Put(ctx context.Context, r io.Reader, stores []PieceStore, master []byte, p Params, progress func(int64)) (*Object, error) {
 	if err := p.Validate(); err != nil {
 		return nil, err
@@ -47,10 +49,30 @@ func Put(ctx context.Context, r io.Reader, stores []PieceStore, master []byte, p
 	if len(master) != KeySize {
 		return nil, fmt.Errorf("storage: master key must be %d bytes", KeySize)
 	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	obj := &Object{Params: p}
 	for _, s := range stores {
 		obj.Stores = append(obj.Stores, s.Name())
 	}
+	// The previous segment's uploads, and what to record when they end.
+	var inflight *errgroup.Group
+	var done func()
+	wait := func() error {
+		if inflight == nil {
+			return nil
+		}
+		err := inflight.Wait()
+		inflight = nil
+		if err == nil {
+			done()
+		}
+		return err
+	}
+	defer func() {
+		cancel()
+		_ = wait() // on an early return, no upload outlives Put
+	}()
 	buf := make([]byte, p.SegmentSize)
 	first := true
 	for index := 0; ; index++ {
@@ -85,6 +107,9 @@ func Put(ctx context.Context, r io.Reader, stores []PieceStore, master []byte, p
 		if err != nil {
 			return nil, err
 		}
+		if err := wait(); err != nil {
+			return nil, err
+		}
 		place := make([]int, len(shards))
 		g, gctx := errgroup.WithContext(ctx)
 		for i, sh := range shards {
@@ -97,18 +122,20 @@ func Put(ctx context.Context, r io.Reader, stores []PieceStore, master []byte, p
 				return nil
 			})
 		}
-		if err := g.Wait(); err != nil {
-			return nil, err
-		}
-		obj.Segments = append(obj.Segments, seg)
-		obj.Placement = append(obj.Placement, place)
-		obj.Size += int64(n)
-		if progress != nil {
-			progress(obj.Size)
+		inflight, done = g, func() {
+			obj.Segments = append(obj.Segments, seg)
+			obj.Placement = append(obj.Placement, place)
+			obj.Size += int64(n)
+			if progress != nil {
+				progress(obj.Size)
+			}
 		}
 		if last {
 			break
 		}
+	}
+	if err := wait(); err != nil {
+		return nil, err
 	}
 	return obj, nil
 }
@@ -130,10 +157,12 @@ func inlineSegment(master, plain []byte) (Segment, error) {
 	return seg, nil
 }
 
-// Get writes the object to w. For each segment it asks every store that
-// holds one of its pieces at once, verifies each piece against its content
-// address, decodes from the first k good ones and cancels the rest, so a
-// slow or dead store costs nothing while k others answer.
+// Get writes the object to w. For each segment it asks k of the stores
+// that hold its pieces (the data pieces first), verifies each piece
+// against its content address, and asks the other holders when a piece
+// fails or the read lags (see fetch), decoding from the first k good
+// pieces and cancelling the rest, so a slow or dead store costs little
+// while k others answer.
 func Get(ctx context.Context, obj *Object, stores map[string]PieceStore, master []byte, w io.Writer) error {
 	for si, seg := range obj.Segments {
 		if seg.Inline != nil {
@@ -174,9 +203,20 @@ func Get(ctx context.Context, obj *Object, stores map[string]PieceStore, master 
 	return nil
 }
 
+// Hedging of reads: fetch asks for k pieces (the data pieces first, which
+// then need no decoding) and asks for more only when one fails or the read
+// lags: when the k-th has not arrived by twice the first one's time (at
+// least hedgeFloor after it), or by hedgeFirst when none has. On a healthy
+// network a read moves k pieces, not k+m.
+var (
+	hedgeFloor = 20 * time.Millisecond
+	hedgeFirst = 2 * time.Second
+)
+
 // fetch returns k+m shard slots with at least k verified pieces.
 func fetch(ctx context.Context, obj *Object, si int, stores map[string]PieceStore) ([][]byte, error) {
 	seg := obj.Segments[si]
+	k := obj.Params.K
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	type result struct {
@@ -184,38 +224,63 @@ func fetch(ctx context.Context, obj *Object, si int, stores map[string]PieceStor
 		data []byte
 		err  error
 	}
-	results := make(chan result, len(seg.Pieces))
-	asked := 0
-	for i, pc := range seg.Pieces {
-		name := obj.Stores[obj.Placement[si][i]]
-		st, ok := stores[name]
-		if !ok {
-			continue
-		}
-		asked++
-		go func() {
-			data, err := st.Get(ctx, pc.ID)
-			if err == nil && (len(data) != pc.Size || pieceID(data) != pc.ID) {
-				data, err = nil, fmt.Errorf("%w: piece %d from %s", ErrCorrupt, i, name)
-			}
-			results <- result{i, data, err}
-		}()
-	}
-	shards := make([][]byte, len(seg.Pieces))
-	good := 0
+	// Candidates in the order they are asked: data pieces, then parity.
+	var cands []int
 	var errs []error
-	for range asked {
-		r := <-results
-		if r.err != nil {
-			errs = append(errs, r.err)
+	for i := range seg.Pieces {
+		name := obj.Stores[obj.Placement[si][i]]
+		if _, ok := stores[name]; !ok {
+			errs = append(errs, fmt.Errorf("piece %d: store %s unknown", i, name))
 			continue
 		}
-		shards[r.i] = r.data
-		if good++; good == obj.Params.K {
-			return shards, nil // the rest are cancelled
+		cands = append(cands, i)
+	}
+	results := make(chan result, len(cands))
+	asked := 0
+	ask := func(n int) {
+		for ; n > 0 && asked < len(cands); n-- {
+			i := cands[asked]
+			pc, name := seg.Pieces[i], obj.Stores[obj.Placement[si][i]]
+			st := stores[name]
+			asked++
+			go func() {
+				data, err := st.Get(ctx, pc.ID)
+				if err == nil && (len(data) != pc.Size || pieceID(data) != pc.ID) {
+					data, err = nil, fmt.Errorf("%w: piece %d from %s", ErrCorrupt, i, name)
+				}
+				results <- result{i, data, err}
+			}()
 		}
 	}
-	return nil, fmt.Errorf("%w: segment %d: %d of %d needed pieces: %w", ErrUnavailable, si, good, obj.Params.K, errors.Join(errs...))
+	start := time.Now()
+	ask(k)
+	hedge := time.NewTimer(hedgeFirst)
+	defer hedge.Stop()
+	shards := make([][]byte, len(seg.Pieces))
+	good, answered := 0, 0
+	for answered < asked {
+		select {
+		case r := <-results:
+			answered++
+			if r.err != nil {
+				errs = append(errs, r.err)
+				ask(1) // replace the failed piece
+				continue
+			}
+			shards[r.i] = r.data
+			if good++; good == k {
+				return shards, nil // the rest are cancelled
+			}
+			if good == 1 {
+				hedge.Reset(max(time.Since(start), hedgeFloor))
+			}
+		case <-hedge.C:
+			ask(len(cands)) // lagging: ask every remaining holder
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+	return nil, fmt.Errorf("%w: segment %d: %d of %d needed pieces: %w", ErrUnavailable, si, good, k, errors.Join(errs...))
 }
 
 // DirStore is a PieceStore on a directory: content-addressed files,

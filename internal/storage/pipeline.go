@@ -3,10 +3,11 @@
 // 4 KiB stay inline in the metadata), each segment encrypted with its own
 // random key (AES-256-GCM) that the owner's master key wraps
 // (XChaCha20-Poly1305), Reed-Solomon coded into k+m pieces
-// (klauspost/reedsolomon), and every piece hashed with BLAKE3 into a
-// Merkle root for audits. Pieces go to k+m distinct piece stores in
-// parallel; a read fetches from all and decodes from the first k that
-// verify, cancelling the rest (long-tail cancellation). Repair needs no
+// (klauspost/reedsolomon), and every piece hashed with BLAKE3, whose own
+// tree is the piece's Merkle root for audits. Pieces go to k+m distinct piece stores in
+// parallel; a read fetches k, asks the other holders when one fails or
+// lags (hedging), and decodes from the first k that verify, cancelling
+// the rest (long-tail cancellation). Repair needs no
 // key: it works on pieces (docs/storage.md).
 package storage
 
@@ -15,12 +16,14 @@ import (
 	"crypto/cipher"
 	"crypto/rand"
 	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
+	"runtime"
+	"sync"
 
 	"github.com/klauspost/reedsolomon"
-	"github.com/zeebo/blake3"
 
 	"github.com/vistara-labs/vimana/internal/merkle"
 	"golang.org/x/crypto/chacha20poly1305"
@@ -122,9 +125,26 @@ func encodeSegment(enc reedsolomon.Encoder, p Params, master []byte, index int, 
 		return seg, nil, err
 	}
 	seg.ShardSize = len(shards[0])
-	for _, sh := range shards {
-		seg.Pieces = append(seg.Pieces, Piece{ID: pieceID(sh), Root: MerkleRoot(sh), Size: len(sh)})
+	// A piece's audit root is its BLAKE3 hash, so one hash gives both the
+	// id and the root (internal/merkle); the pieces hash in parallel.
+	seg.Pieces = make([]Piece, len(shards))
+	var wg sync.WaitGroup
+	next := make(chan int, len(shards))
+	for i := range shards {
+		next <- i
 	}
+	close(next)
+	for range min(runtime.GOMAXPROCS(0), len(shards)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				root := merkle.Root(shards[i])
+				seg.Pieces[i] = Piece{ID: hex.EncodeToString(root), Root: root, Size: len(shards[i])}
+			}
+		}()
+	}
+	wg.Wait()
 	return seg, shards, nil
 }
 
@@ -184,12 +204,9 @@ func unwrap(master, wrapped []byte, index int) ([]byte, error) {
 	return key, nil
 }
 
-func pieceID(b []byte) string {
-	h := blake3.Sum256(b)
-	return fmt.Sprintf("%x", h[:])
-}
+func pieceID(b []byte) string { return hex.EncodeToString(merkle.Root(b)) }
 
-// MerkleRoot is the BLAKE3 Merkle root over LeafSize leaves of b (a
-// provider proves possession of a leaf with the path to this root; see
-// internal/merkle).
+// MerkleRoot is the audit root of b: BLAKE3's own tree over LeafSize
+// leaves, whose root is b's BLAKE3-256 hash (a provider proves possession
+// of a leaf with the path to this root; see internal/merkle).
 func MerkleRoot(b []byte) []byte { return merkle.Root(b) }

@@ -314,3 +314,39 @@ func BenchmarkGet64MiB(b *testing.B) {
 		}
 	}
 }
+
+// TestReadMovesK: a healthy read fetches k pieces per segment (the data
+// pieces), and a failed or corrupt piece is replaced by one more request,
+// not by asking every holder.
+func TestReadMovesK(t *testing.T) {
+	floor := hedgeFloor
+	hedgeFloor = time.Hour // no lag hedging: count only what failures ask for
+	t.Cleanup(func() { hedgeFloor = floor })
+	p := Params{SegmentSize: 32 << 10, K: 4, M: 2}
+	stores, byName, raw := fleet(6)
+	data := randBytes(3*32<<10 + 5) // 4 segments
+	obj := roundTrip(t, data, p, stores, byName)
+	gets := func() (n int) {
+		for _, s := range raw {
+			s.mu.Lock()
+			n += s.gets
+			s.gets = 0
+			s.mu.Unlock()
+		}
+		return n
+	}
+	if n := gets(); n != p.K*len(obj.Segments) {
+		t.Fatalf("healthy read: %d piece requests for %d segments, want %d", n, len(obj.Segments), p.K*len(obj.Segments))
+	}
+	raw[obj.Placement[0][1]].down = true    // a data piece of segment 0 (and others on that store)
+	raw[obj.Placement[2][0]].corrupt = true // a data piece of segment 2 (and others on that store)
+	var out bytes.Buffer
+	if err := Get(context.Background(), obj, byName, masterKey(t), &out); err != nil || !bytes.Equal(out.Bytes(), data) {
+		t.Fatalf("read with one store down and one corrupt: %v", err)
+	}
+	// Each segment has at most two bad pieces (one per faulty store), each
+	// replaced by one request.
+	if n := gets(); n < p.K*len(obj.Segments)+2 || n > (p.K+2)*len(obj.Segments) {
+		t.Fatalf("degraded read: %d piece requests for %d segments", n, len(obj.Segments))
+	}
+}

@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"strconv"
 	"sync"
@@ -164,12 +163,7 @@ func (h *handler) put(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, fmt.Errorf("%w: %d of %d bytes used, piece needs %d", ErrFull, u, c, r.ContentLength))
 		return
 	}
-	data := make([]byte, r.ContentLength)
-	if _, err := io.ReadFull(r.Body, data); err != nil {
-		writeErr(w, fmt.Errorf("%w: reading body: %v", ErrInvalid, err))
-		return
-	}
-	rc, err := h.s.Put(deal, id, data)
+	rc, err := h.s.PutReader(deal, id, r.ContentLength, r.Body)
 	if err != nil {
 		writeErr(w, err)
 		return

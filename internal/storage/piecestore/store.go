@@ -25,7 +25,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/zeebo/blake3"
+	"golang.org/x/sys/unix"
 
 	"github.com/vistara-labs/vimana/internal/market"
 	"github.com/vistara-labs/vimana/internal/merkle"
@@ -70,8 +70,7 @@ func trunc(s string) string {
 
 // ID is the content address of data.
 func ID(data []byte) string {
-	h := blake3.Sum256(data)
-	return hex.EncodeToString(h[:])
+	return hex.EncodeToString(merkle.Root(data))
 }
 
 // Receipt is a provider's signed statement that it holds a piece for a
@@ -104,7 +103,7 @@ type meta struct {
 // Store is a piece store on a directory:
 //
 //	<dir>/<id[0:2]>/<id[2:4]>/<id>       the piece
-//	<dir>/<id[0:2]>/<id[2:4]>/<id>.tree  its Merkle leaf hashes (3% of the piece)
+//	<dir>/<id[0:2]>/<id[2:4]>/<id>.tree  its Merkle outline (32 B per 16 KiB: 0.2% of the piece)
 //	<dir>/<id[0:2]>/<id[2:4]>/<id>.json  its deals and size
 type Store struct {
 	dir      string
@@ -201,6 +200,19 @@ func (s *Store) Has(id string) bool {
 // Put stores data under id for deal and returns the signed receipt. A
 // piece already stored only gains the deal (no second copy).
 func (s *Store) Put(deal, id string, data []byte) (Receipt, error) {
+	return s.PutReader(deal, id, int64(len(data)), bytes.NewReader(data))
+}
+
+// writebackEvery is how much of a piece is written before the store asks
+// the kernel to start writing it back, so the fsync at the end waits for
+// the tail only and the disk works while the piece still arrives.
+const writebackEvery = 4 << 20
+
+// PutReader is Put for a piece of size bytes read from r: it hashes the
+// piece while it writes it to a temporary file (never holding it in
+// memory), and keeps it only if it hashes to id, fsynced and renamed into
+// place. A piece already stored is not read again: it only gains the deal.
+func (s *Store) PutReader(deal, id string, size int64, r io.Reader) (Receipt, error) {
 	path, err := s.path(id)
 	if err != nil {
 		return Receipt{}, err
@@ -208,32 +220,28 @@ func (s *Store) Put(deal, id string, data []byte) (Receipt, error) {
 	if !market.ValidID(deal) {
 		return Receipt{}, fmt.Errorf("%w: deal id %q", ErrInvalid, trunc(deal))
 	}
-	if len(data) > MaxPiece {
-		return Receipt{}, fmt.Errorf("%w: piece of %d bytes, limit %d", ErrInvalid, len(data), MaxPiece)
+	if size < 0 || size > MaxPiece {
+		return Receipt{}, fmt.Errorf("%w: piece of %d bytes, limit %d", ErrInvalid, size, MaxPiece)
 	}
-	if ID(data) != id {
-		return Receipt{}, fmt.Errorf("%w: data does not hash to %s", storage.ErrCorrupt, id)
-	}
-	size := uint64(len(data))
 	s.mu.Lock()
 	m, exists := s.meta[id]
+	if exists && m.Size != uint64(size) {
+		s.mu.Unlock()
+		return Receipt{}, fmt.Errorf("%w: piece %s has %d bytes, not %d", storage.ErrCorrupt, trunc(id), m.Size, size)
+	}
 	if !exists {
-		if s.used+size > s.capacity {
+		if s.used+uint64(size) > s.capacity {
 			s.mu.Unlock()
 			return Receipt{}, fmt.Errorf("%w: %d of %d bytes used, piece needs %d", ErrFull, s.used, s.capacity, size)
 		}
-		s.used += size // reserved while we write
-		m = &meta{Size: size, Deals: map[string]bool{}, Added: s.now().Unix()}
+		s.used += uint64(size) // reserved while we write
+		m = &meta{Size: uint64(size), Deals: map[string]bool{}, Added: s.now().Unix()}
 	}
 	s.mu.Unlock()
 	if !exists {
-		err := writeFile(path, data)
-		if err == nil {
-			err = writeFile(path+".tree", merkle.LeafHashes(data))
-		}
-		if err != nil {
+		if err := s.writePiece(path, id, size, r); err != nil {
 			s.mu.Lock()
-			s.used -= size
+			s.used -= uint64(size)
 			s.mu.Unlock()
 			return Receipt{}, err
 		}
@@ -242,7 +250,7 @@ func (s *Store) Put(deal, id string, data []byte) (Receipt, error) {
 	defer s.mu.Unlock()
 	if cur, ok := s.meta[id]; ok {
 		if !exists {
-			s.used -= size // a concurrent put of the same piece won: one copy
+			s.used -= uint64(size) // a concurrent put of the same piece won: one copy
 		}
 		m = cur
 	}
@@ -250,11 +258,83 @@ func (s *Store) Put(deal, id string, data []byte) (Receipt, error) {
 	for d := range m.Deals {
 		nm.Deals[d] = true
 	}
+	// The meta file's directory fsync also makes the piece's rename durable
+	// (same directory).
 	if err := s.writeMeta(id, nm); err != nil {
 		return Receipt{}, err
 	}
 	s.meta[id] = nm
-	return s.receipt(deal, id, size), nil
+	return s.receipt(deal, id, uint64(size)), nil
+}
+
+var copyBufs = sync.Pool{New: func() any { b := make([]byte, 1<<20); return &b }}
+
+// writePiece streams size bytes of r into path through a temporary file,
+// hashing them on the way; the piece is renamed into place only when it
+// hashes to id and is fsynced. Its outline goes next to it without an
+// fsync: a lost or torn outline is rebuilt from the piece (Prove).
+func (s *Store) writePiece(path, id string, size int64, r io.Reader) error {
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	f, err := os.CreateTemp(dir, tmpPrefix+"*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(f.Name()) // no-op after the rename
+	defer f.Close()
+	bp := copyBufs.Get().(*[]byte)
+	defer copyBufs.Put(bp)
+	buf := *bp
+	var tree merkle.Builder
+	var written, flushed int64
+	for written < size {
+		n, err := io.ReadFull(r, buf[:min(int64(len(buf)), size-written)])
+		if err != nil {
+			return fmt.Errorf("%w: reading piece: %d of %d bytes: %v", ErrInvalid, written+int64(n), size, err)
+		}
+		tree.Write(buf[:n])
+		if _, err := f.Write(buf[:n]); err != nil {
+			return err
+		}
+		if written += int64(n); written-flushed >= writebackEvery {
+			_ = unix.SyncFileRange(int(f.Fd()), flushed, written-flushed, unix.SYNC_FILE_RANGE_WRITE)
+			flushed = written
+		}
+	}
+	root, outline := tree.Sum()
+	if hex.EncodeToString(root) != id {
+		return fmt.Errorf("%w: data does not hash to %s", storage.ErrCorrupt, id)
+	}
+	if err := f.Sync(); err != nil {
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	if err := os.Rename(f.Name(), path); err != nil {
+		return err
+	}
+	return writeFileNoSync(path+".tree", outline)
+}
+
+// writeFileNoSync writes data to path atomically (a temporary file renamed
+// over it) but not durably: for files rebuilt when lost.
+func writeFileNoSync(path string, data []byte) error {
+	f, err := os.CreateTemp(filepath.Dir(path), tmpPrefix+"*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(f.Name())
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	return os.Rename(f.Name(), path)
 }
 
 func (s *Store) receipt(deal, id string, size uint64) Receipt {
@@ -363,11 +443,11 @@ type Proof struct {
 	Path [][]byte `json:"path"`
 }
 
-// Prove builds the audit proof for leaf of piece id from one leaf read
-// and the stored leaf hashes; the leaf is checked against its stored hash,
-// so a rotted leaf yields ErrCorrupt rather than a proof the chain would
-// reject. Without stored hashes (a store from before they existed) it
-// reads and verifies the whole piece and stores them.
+// Prove builds the audit proof for leaf of piece id from one group read
+// (16 KiB) and the stored outline; the group is checked against its
+// chaining value in the outline, so a rotted leaf yields ErrCorrupt rather
+// than a proof the chain would reject. Without an outline of the current
+// format (a store from before it) it reads the whole piece and stores one.
 func (s *Store) Prove(id string, leaf uint64) (Proof, error) {
 	path, err := s.path(id)
 	if err != nil {
@@ -382,33 +462,46 @@ func (s *Store) Prove(id string, leaf uint64) (Proof, error) {
 	if leaf >= merkle.Leaves(m.Size) {
 		return Proof{}, fmt.Errorf("%w: leaf %d of %d", ErrInvalid, leaf, merkle.Leaves(m.Size))
 	}
-	leaves, err := os.ReadFile(path + ".tree")
-	if errors.Is(err, fs.ErrNotExist) {
-		data, err := s.Get(id)
+	rebuild := func() ([]byte, error) {
+		data, err := s.Get(id) // verifies the whole piece against its id
 		if err != nil {
+			return nil, err
+		}
+		_, outline := merkle.Tree(data)
+		return outline, writeFileNoSync(path+".tree", outline)
+	}
+	outline, err := os.ReadFile(path + ".tree")
+	rebuilt := false
+	if err == nil && uint64(len(outline)) != merkle.Groups(m.Size)*merkle.HashSize {
+		err = fs.ErrNotExist // torn, or of another format: rebuild it
+	}
+	if errors.Is(err, fs.ErrNotExist) {
+		if outline, err = rebuild(); err != nil {
 			return Proof{}, err
 		}
-		leaves = merkle.LeafHashes(data)
-		if err := writeFile(path+".tree", leaves); err != nil {
-			return Proof{}, err
-		}
+		rebuilt = true
 	} else if err != nil {
 		return Proof{}, err
 	}
-	if uint64(len(leaves)) != merkle.Leaves(m.Size)*merkle.HashSize {
-		return Proof{}, fmt.Errorf("%w: leaf hashes of %s have the wrong length", storage.ErrCorrupt, id)
-	}
-	data, err := s.ReadRange(id, int64(leaf*merkle.LeafSize), int64(merkle.LeafLen(m.Size, leaf)))
+	off, n := merkle.GroupSpan(m.Size, leaf/merkle.GroupLeaves)
+	group, err := s.ReadRange(id, int64(off), int64(n))
 	if err != nil {
 		return Proof{}, err
 	}
-	if !bytes.Equal(merkle.LeafHash(data), leaves[leaf*merkle.HashSize:(leaf+1)*merkle.HashSize]) {
-		return Proof{}, fmt.Errorf("%w: leaf %d of piece %s on disk does not match its hash", storage.ErrCorrupt, leaf, id)
+	p, err := merkle.ProofFromOutline(outline, m.Size, group, leaf)
+	if err != nil && !rebuilt {
+		// The group on disk no longer matches the outline: either the
+		// piece rotted (rebuild fails with ErrCorrupt) or the outline did.
+		if outline, err = rebuild(); err != nil {
+			return Proof{}, err
+		}
+		p, err = merkle.ProofFromOutline(outline, m.Size, group, leaf)
 	}
-	p, err := merkle.ProofFromLeaves(leaves, leaf)
 	if err != nil {
-		return Proof{}, fmt.Errorf("%w: %v", ErrInvalid, err)
+		return Proof{}, fmt.Errorf("%w: leaf %d of piece %s on disk: %v", storage.ErrCorrupt, leaf, id, err)
 	}
+	lo := leaf*merkle.LeafSize - off
+	data := group[lo : lo+merkle.LeafLen(m.Size, leaf)]
 	return Proof{Leaf: leaf, Data: data, Path: p}, nil
 }
 

@@ -2,6 +2,7 @@ package piecestore
 
 import (
 	"bytes"
+	"encoding/hex"
 	"errors"
 	"os"
 	"path/filepath"
@@ -148,23 +149,33 @@ func TestCrashLeftovers(t *testing.T) {
 func TestCorruptPieceDetected(t *testing.T) {
 	dir := t.TempDir()
 	s := openStore(t, dir, 1<<20)
-	data := blob(3000, 5)
+	data := blob(2*merkle.GroupSize+3000, 5)
 	id := ID(data)
 	s.Put(testDeal, id, data)
 	path, _ := s.path(id)
-	data[10] ^= 1
+	data[10] ^= 1 // in group 0
 	os.WriteFile(path, data, 0o600)
 	if _, err := s.Get(id); !errors.Is(err, storage.ErrCorrupt) {
 		t.Fatalf("corrupt piece read: %v", err)
 	}
-	if _, err := s.Prove(id, 0); !errors.Is(err, storage.ErrCorrupt) {
-		t.Fatalf("corrupt leaf proved: %v", err)
+	// The rotted leaf, and its group's other leaves (whose paths go
+	// through it), no longer prove.
+	for _, leaf := range []uint64{0, 2} {
+		if _, err := s.Prove(id, leaf); !errors.Is(err, storage.ErrCorrupt) {
+			t.Fatalf("leaf %d of a corrupt group proved: %v", leaf, err)
+		}
 	}
-	// Other leaves still prove (the chain checks each against the root).
-	if _, err := s.Prove(id, 2); err != nil {
+	// Leaves of other groups still prove, and the chain accepts them.
+	root, _ := hex.DecodeString(id)
+	leaf := uint64(merkle.GroupLeaves + 1)
+	p, err := s.Prove(id, leaf)
+	if err != nil {
 		t.Fatalf("intact leaf of a damaged piece: %v", err)
 	}
-	// Without stored leaf hashes, Prove falls back to the whole piece.
+	if !merkle.Verify(root, uint64(len(data)), leaf, p.Data, p.Path) {
+		t.Fatal("proof of an intact leaf does not verify")
+	}
+	// Without a stored outline, Prove falls back to the whole piece.
 	os.Remove(path + ".tree")
 	if _, err := s.Prove(id, 2); !errors.Is(err, storage.ErrCorrupt) {
 		t.Fatalf("corrupt piece proved without leaf hashes: %v", err)
@@ -240,5 +251,73 @@ func TestConcurrentPutsOfOnePiece(t *testing.T) {
 	}
 	if _, u := s.Usage(); u != 10000 {
 		t.Fatalf("used %d after 8 concurrent puts of one 10000-byte piece", u)
+	}
+}
+
+// TestPutReaderBadStreams: a short body or one that does not hash to its
+// id keeps nothing (no piece, no temporary file, no reserved capacity).
+func TestPutReaderBadStreams(t *testing.T) {
+	dir := t.TempDir()
+	s := openStore(t, dir, 1<<24)
+	data := blob(3*merkle.GroupSize+100, 7)
+	id := ID(data)
+	if _, err := s.PutReader(testDeal, id, int64(len(data)), bytes.NewReader(data[:len(data)-1])); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("short body: %v", err)
+	}
+	bad := bytes.Clone(data)
+	bad[len(bad)-1] ^= 1
+	if _, err := s.PutReader(testDeal, id, int64(len(bad)), bytes.NewReader(bad)); !errors.Is(err, storage.ErrCorrupt) {
+		t.Fatalf("wrong bytes: %v", err)
+	}
+	if s.Has(id) {
+		t.Fatal("a bad upload is listed")
+	}
+	if _, u := s.Usage(); u != 0 {
+		t.Fatalf("%d bytes still reserved", u)
+	}
+	filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			t.Errorf("left behind: %s", p)
+		}
+		return nil
+	})
+	// The same id with the right bytes is then stored.
+	if _, err := s.PutReader(testDeal, id, int64(len(data)), bytes.NewReader(data)); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := s.Get(id); err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("get after put: %v", err)
+	}
+}
+
+// TestProveRebuildsTornOutline: the outline is written without an fsync, so
+// one torn by a crash (right length, wrong bytes) is rebuilt from the
+// piece rather than failing an audit.
+func TestProveRebuildsTornOutline(t *testing.T) {
+	dir := t.TempDir()
+	s := openStore(t, dir, 1<<24)
+	data := blob(5*merkle.GroupSize+10, 3)
+	id := ID(data)
+	if _, err := s.Put(testDeal, id, data); err != nil {
+		t.Fatal(err)
+	}
+	path, _ := s.path(id)
+	good, err := os.ReadFile(path + ".tree")
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(path+".tree", make([]byte, len(good)), 0o600)
+	root, _ := hex.DecodeString(id)
+	for _, leaf := range []uint64{0, 2*merkle.GroupLeaves + 3, merkle.Leaves(uint64(len(data))) - 1} {
+		p, err := s.Prove(id, leaf)
+		if err != nil {
+			t.Fatalf("leaf %d: %v", leaf, err)
+		}
+		if !merkle.Verify(root, uint64(len(data)), leaf, p.Data, p.Path) {
+			t.Fatalf("leaf %d: proof does not verify", leaf)
+		}
+	}
+	if now, _ := os.ReadFile(path + ".tree"); !bytes.Equal(now, good) {
+		t.Fatal("torn outline not rewritten")
 	}
 }
