@@ -416,9 +416,22 @@ func repairDeal(c *Ctx, s *store, m *RepairDeal) error {
 		s.putProvider(np)
 	}
 	pc.Provider, pc.Failed = m.Provider, false
+	// The repair worker's fee comes out of the escrow after the providers
+	// were paid up to now; the owner moving its own piece is not paid (it
+	// would only move its escrow back to itself).
+	var fee uint64
+	if c.Sender != d.Owner {
+		fee = min(prm.RepairFeePerPiece, d.Escrow)
+		if fee > 0 {
+			d.Escrow -= fee
+			d.RepairPaid += fee
+			s.release(fee)
+			c.Bank.Credit(c.Sender, fee)
+		}
+	}
 	s.putDeal(d)
 	c.emit(EventDeal, "action", "piece_moved", "deal", d.ID, "owner", d.Owner.String(), "segment", utoa(uint64(m.Segment)),
-		"piece", utoa(uint64(m.Piece)), "from", old.String(), "provider", m.Provider.String())
+		"piece", utoa(uint64(m.Piece)), "from", old.String(), "provider", m.Provider.String(), "fee", utoa(fee))
 	checkRepair(c, s, d)
 	return nil
 }

@@ -269,6 +269,9 @@ func TestRepairDeal(t *testing.T) {
 	if d.Repair || d.Segments[0].Pieces[0].Provider != fresh.Address() || d.Segments[0].Pieces[0].Failed {
 		t.Fatalf("after repair: %+v", d)
 	}
+	if fee := DefaultParams().RepairFeePerPiece; w.bank[worker.Address()] != fee || d.RepairPaid != fee {
+		t.Fatalf("repair worker has %d, deal paid %d for repairs; want the fee %d", w.bank[worker.Address()], d.RepairPaid, fee)
+	}
 	old, _ := Reader{w.kv}.Provider(silent)
 	nw, _ := Reader{w.kv}.Provider(fresh.Address())
 	if old.StorageUsed != 0 || slices.Contains(old.Deals, d.ID) || nw.StorageUsed != testPieceSize || !slices.Contains(nw.Deals, d.ID) {
@@ -489,7 +492,7 @@ func TestCloseFlaggedDeal(t *testing.T) {
 }
 
 // FuzzStorageConservation drives deals, closes (by the owner and by
-// strangers), audits with silent providers, withdrawals and blocks from
+// strangers), audits with silent providers, paid repairs, withdrawals and blocks from
 // the input; the world checks conservation and the storage books after
 // every block, and a closed deal never holds escrow or open challenges.
 // The seeds run as a normal test.
@@ -497,6 +500,12 @@ func FuzzStorageConservation(f *testing.F) {
 	f.Add([]byte{0, 1, 4, 3, 0, 4, 1, 0, 4, 4})
 	f.Add([]byte{0, 9, 0, 17, 4, 3, 2, 4, 4, 3, 1, 1, 1, 0, 4, 5, 3, 4, 0, 30, 4, 1, 2, 4, 4, 4})
 	f.Add([]byte{0, 200, 4, 3, 6, 4, 3, 6, 4, 3, 6, 4, 3, 6, 4, 1, 0, 4, 2, 0, 5, 1, 4})
+	// provider 0 silent until it fails an audit, then its piece moves to provider 6
+	silent := []byte{0, 39}
+	for range 30 {
+		silent = append(silent, 3, 0, 4, 0)
+	}
+	f.Add(append(silent, 6, 36, 4, 0, 1, 0, 4, 0))
 	f.Fuzz(func(t *testing.T, ops []byte) {
 		if len(ops) > 200 {
 			return
@@ -511,7 +520,7 @@ func FuzzStorageConservation(f *testing.F) {
 		}
 		for i := 0; i < len(ops); i += 2 {
 			b := arg(i)
-			switch ops[i] % 6 {
+			switch ops[i] % 7 {
 			case 0: // open a deal
 				m := w.deal(w.height+5+int64(b%40), 0)
 				m.Object = bytes.Repeat([]byte{b, byte(i)}, 16)
@@ -525,7 +534,7 @@ func FuzzStorageConservation(f *testing.F) {
 				}
 				id := deals[int(b)%len(deals)]
 				who := w.tenant
-				if ops[i]%6 == 2 {
+				if ops[i]%7 == 2 {
 					who = w.provs[int(b)%len(w.provs)]
 				}
 				d, _ := Reader{w.kv}.Deal(id)
@@ -539,6 +548,14 @@ func FuzzStorageConservation(f *testing.F) {
 				w.endBlock()
 			case 5:
 				w.exec(w.provs[int(b)%len(w.provs)], &Withdraw{})
+			case 6: // a repair worker moves a piece (refused unless it is unhealthy)
+				if len(deals) == 0 {
+					continue
+				}
+				d, _ := Reader{w.kv}.Deal(deals[int(b)%len(deals)])
+				pi, to := int(b)%6, w.provs[int(b/6)%len(w.provs)]
+				sig := to.Sign(ReceiptDomain, ReceiptBytes(d.ID, d.Segments[0].Pieces[pi].ID, testPieceSize))
+				w.exec(key(t, 99), &RepairDeal{Deal: d.ID, Segment: 0, Piece: uint32(pi), Provider: to.Address(), Key: to.PubKey(), Signature: sig})
 			}
 		}
 		w.endBlock()
@@ -556,4 +573,49 @@ func FuzzStorageConservation(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestRepairFee: a repair worker is paid RepairFeePerPiece out of the
+// escrow left after the providers were paid up to the repair, at most
+// that escrow; the owner repairing its own deal is not paid.
+func TestRepairFee(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		fee   uint64
+		owner bool
+	}{{"fee", 777, false}, {"capped by the escrow", 1 << 60, false}, {"owner unpaid", 777, true}} {
+		t.Run(tc.name, func(t *testing.T) {
+			w := newStorageWorld(t)
+			prm := Reader{w.kv}.Params()
+			prm.RepairFeePerPiece = tc.fee
+			if err := SetParams(w.kv, prm); err != nil {
+				t.Fatal(err)
+			}
+			w.must(w.tenant, w.deal(w.height+50, 18*50+5_000))
+			d := w.lastDeal()
+			w.endBlock()
+			w.must(w.provs[0], &Deregister{}) // its piece is unhealthy: anyone may move it
+			for range 5 {
+				w.endBlock()
+			}
+			worker, fresh := key(t, 99), w.provs[6]
+			if tc.owner {
+				worker = w.tenant
+			}
+			before := w.bank[worker.Address()]
+			mv := &RepairDeal{Deal: d.ID, Segment: 0, Piece: 0, Provider: fresh.Address(), Key: fresh.PubKey(),
+				Signature: fresh.Sign(ReceiptDomain, ReceiptBytes(d.ID, d.Segments[0].Pieces[0].ID, testPieceSize))}
+			w.must(worker, mv)
+			after, _ := Reader{w.kv}.Deal(d.ID)
+			left := d.Escrow - after.Paid // the deposit less what providers earned up to the repair
+			want := min(tc.fee, left)
+			if tc.owner {
+				want = 0
+			}
+			if got := w.bank[worker.Address()] - before; got != want || after.RepairPaid != want || after.Escrow != left-want {
+				t.Fatalf("worker got %d, deal repair_paid %d escrow %d; want fee %d of %d left", got, after.RepairPaid, after.Escrow, want, left)
+			}
+			w.endBlock() // conservation
+		})
+	}
 }

@@ -145,7 +145,8 @@ type Deal struct {
 	PricePerMiB uint64         `json:"price_per_mib"`
 	Expiry      int64          `json:"expiry"`
 	Escrow      uint64         `json:"escrow"`
-	Paid        uint64         `json:"paid"`
+	Paid        uint64         `json:"paid"`                  // to providers
+	RepairPaid  uint64         `json:"repair_paid,omitempty"` // to repair workers
 	SettledAt   int64          `json:"settled_at"`
 	Created     int64          `json:"created"`
 	State       string         `json:"state"`

@@ -170,6 +170,10 @@ func TestStorageThroughABCI(t *testing.T) {
 	if d.Repair || d.Segments[0].Pieces[0].Provider != fresh.Address() {
 		t.Fatalf("after repair: %+v", d)
 	}
+	// The worker was paid the repair fee from the deal's escrow.
+	if got := account(t, a, worker.Address()).Balance; d.RepairPaid != mp.RepairFeePerPiece || got != 1000-10+mp.RepairFeePerPiece {
+		t.Fatalf("repair worker balance %d, deal repair_paid %d; want the fee %d", got, d.RepairPaid, mp.RepairFeePerPiece)
+	}
 	for a.height < 61 {
 		runBlock(t, a, nil)
 	}
