@@ -3,10 +3,12 @@ package main
 import (
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 
 	"github.com/spf13/cobra"
+	"github.com/vistara-labs/vimana/internal/market"
 	"github.com/vistara-labs/vimana/internal/storage/index"
 	"github.com/vistara-labs/vimana/internal/storage/objects"
 	"github.com/vistara-labs/vimana/internal/wallet"
@@ -37,6 +39,9 @@ func openStore() (*objects.Client, *wallet.Key, objects.Config, error) {
 	c, err := objects.Open(g.home, cfg, k.Seed())
 	if err != nil {
 		return nil, nil, cfg, err
+	}
+	c.Warn = func(err error) { // an overwrite whose old deal could not be closed
+		fmt.Fprintf(os.Stderr, "warning: %v (the replaced object's deal runs to its expiry)\n", err)
 	}
 	return c, k, cfg, nil
 }
@@ -163,22 +168,53 @@ func newStoreRmCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			type result struct {
+				Path   string               `json:"path"`
+				Closed []objects.ClosedDeal `json:"closed,omitempty"` // deals ended by this rm, with their refunds
+				Shared []string             `json:"shared,omitempty"` // deals a copy still uses: left running
+				Error  string               `json:"error,omitempty"`  // deals that could not be closed (they run to expiry)
+			}
 			var removed []string
+			var results []result
+			var refund uint64
 			for _, a := range args {
 				b, k, err := needObject(a)
 				if err != nil {
 					return err
 				}
-				if err := c.Delete(cmd.Context(), b, k); err != nil {
+				rel, err := c.Delete(cmd.Context(), b, k)
+				if err != nil {
 					return friendly(err, a)
 				}
+				r := result{Path: a, Closed: rel.Closed, Shared: rel.Shared}
+				if rel.Err != nil {
+					r.Error = rel.Err.Error()
+					fmt.Fprintf(cmd.ErrOrStderr(), "warning: %s: %v (the object is removed; the deal runs to its expiry)\n", a, rel.Err)
+				}
+				refund += rel.Refund()
 				removed = append(removed, a)
+				results = append(results, r)
 			}
 			if jsonOutput() {
-				return printJSON(cmd.OutOrStdout(), map[string]any{"removed": removed})
+				return printJSON(cmd.OutOrStdout(), map[string]any{"removed": removed, "objects": results, "refund": refund})
 			}
-			for _, r := range removed {
-				fmt.Fprintf(cmd.OutOrStdout(), "removed %s\n", r)
+			for _, r := range results {
+				var notes []string
+				for _, d := range r.Closed {
+					if d.State == market.DealClosed {
+						notes = append(notes, fmt.Sprintf("deal %s closed, %s refunded", d.Deal, vis(d.Refund)))
+					} else {
+						notes = append(notes, fmt.Sprintf("deal %s already %s", d.Deal, d.State))
+					}
+				}
+				for _, d := range r.Shared {
+					notes = append(notes, fmt.Sprintf("deal %s kept: a copy uses it", d))
+				}
+				if len(notes) > 0 {
+					fmt.Fprintf(cmd.OutOrStdout(), "removed %s (%s)\n", r.Path, strings.Join(notes, "; "))
+				} else {
+					fmt.Fprintf(cmd.OutOrStdout(), "removed %s\n", r.Path)
+				}
 			}
 			return nil
 		},

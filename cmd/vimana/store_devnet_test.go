@@ -122,6 +122,30 @@ func TestStoreCLIDevnet(t *testing.T) {
 		t.Fatal("s3 get with two holders killed: differs")
 	}
 	stopS3()
+
+	// store rm closes the object's deal on chain and reports the refund.
+	var rm struct {
+		Removed []string `json:"removed"`
+		Objects []struct {
+			Closed []struct {
+				Deal   string `json:"deal"`
+				State  string `json:"state"`
+				Refund uint64 `json:"refund"`
+			} `json:"closed"`
+			Error string `json:"error"`
+		} `json:"objects"`
+		Refund uint64 `json:"refund"`
+	}
+	if err := json.Unmarshal([]byte(vim("store", "rm", "bkt/blob", "-o", "json")), &rm); err != nil {
+		t.Fatal(err)
+	}
+	if len(rm.Objects) != 1 || len(rm.Objects[0].Closed) != 1 || rm.Objects[0].Closed[0].Deal != put.Deals[0] ||
+		rm.Objects[0].Closed[0].State != market.DealClosed || rm.Refund == 0 {
+		t.Fatalf("store rm: %+v", rm)
+	}
+	if dl, err = cc.Deal(ctx, put.Deals[0]); err != nil || dl.State != market.DealClosed || dl.Refund != rm.Refund {
+		t.Fatalf("deal after store rm: %+v %v (rm says refund %d)", dl, err, rm.Refund)
+	}
 }
 
 // waitStorageProviders waits until n providers offering storage are active.

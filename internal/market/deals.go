@@ -197,9 +197,28 @@ func checkRepair(c *Ctx, s *store, d *Deal) {
 	}
 }
 
-// expire ends d at its expiry height: providers are paid up to it, the
-// rest of the escrow goes back to the owner, the providers' storage frees.
-func expire(c *Ctx, s *store, d *Deal) {
+// expire ends d at its expiry height.
+func expire(c *Ctx, s *store, d *Deal) { endDeal(c, s, d, DealExpired) }
+
+func closeDeal(c *Ctx, s *store, m *CloseStorageDeal) error {
+	d, ok := s.getDeal(m.Deal)
+	switch {
+	case !ok:
+		return fail(CodeNotFound, "deal %s not found", m.Deal)
+	case c.Sender != d.Owner:
+		return fail(CodeUnauthorized, "%s does not own deal %s", c.Sender, d.ID)
+	case d.State != DealActive:
+		return fail(CodeState, "deal %s is already %s", d.ID, d.State)
+	}
+	endDeal(c, s, d, DealClosed)
+	return nil
+}
+
+// endDeal ends d at c.Height with state (DealExpired, DealClosed): its
+// providers are paid up to c.Height, the rest of the escrow goes back to
+// the owner, the providers' storage frees and d's open challenges are
+// dropped (it is off the active list, so no new ones are drawn).
+func endDeal(c *Ctx, s *store, d *Deal, state string) {
 	settleDeal(s, d, c.Height)
 	for _, seg := range d.Segments {
 		for _, pc := range seg.Pieces {
@@ -225,11 +244,11 @@ func expire(c *Ctx, s *store, d *Deal) {
 		s.release(refund)
 		c.Bank.Credit(d.Owner, refund)
 	}
-	d.State, d.Repair = DealExpired, false
+	d.State, d.Repair, d.Ended, d.Refund = state, false, c.Height, refund
 	s.putDeal(d)
 	s.removeSorted(keyActiveDeals, d.ID)
 	s.removeSorted(keyRepair, d.ID)
-	c.emit(EventDeal, "action", "expired", "deal", d.ID, "owner", d.Owner.String(), "refund", utoa(refund), "paid", utoa(d.Paid))
+	c.emit(EventDeal, "action", state, "deal", d.ID, "owner", d.Owner.String(), "refund", utoa(refund), "paid", utoa(d.Paid))
 }
 
 // challenge issues up to AuditsPerBlock challenges at c.Height. Draw i
@@ -397,9 +416,22 @@ func repairDeal(c *Ctx, s *store, m *RepairDeal) error {
 		s.putProvider(np)
 	}
 	pc.Provider, pc.Failed = m.Provider, false
+	// The repair worker's fee comes out of the escrow after the providers
+	// were paid up to now; the owner moving its own piece is not paid (it
+	// would only move its escrow back to itself).
+	var fee uint64
+	if c.Sender != d.Owner {
+		fee = min(prm.RepairFeePerPiece, d.Escrow)
+		if fee > 0 {
+			d.Escrow -= fee
+			d.RepairPaid += fee
+			s.release(fee)
+			c.Bank.Credit(c.Sender, fee)
+		}
+	}
 	s.putDeal(d)
 	c.emit(EventDeal, "action", "piece_moved", "deal", d.ID, "owner", d.Owner.String(), "segment", utoa(uint64(m.Segment)),
-		"piece", utoa(uint64(m.Piece)), "from", old.String(), "provider", m.Provider.String())
+		"piece", utoa(uint64(m.Piece)), "from", old.String(), "provider", m.Provider.String(), "fee", utoa(fee))
 	checkRepair(c, s, d)
 	return nil
 }

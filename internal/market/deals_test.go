@@ -269,6 +269,9 @@ func TestRepairDeal(t *testing.T) {
 	if d.Repair || d.Segments[0].Pieces[0].Provider != fresh.Address() || d.Segments[0].Pieces[0].Failed {
 		t.Fatalf("after repair: %+v", d)
 	}
+	if fee := DefaultParams().RepairFeePerPiece; w.bank[worker.Address()] != fee || d.RepairPaid != fee {
+		t.Fatalf("repair worker has %d, deal paid %d for repairs; want the fee %d", w.bank[worker.Address()], d.RepairPaid, fee)
+	}
 	old, _ := Reader{w.kv}.Provider(silent)
 	nw, _ := Reader{w.kv}.Provider(fresh.Address())
 	if old.StorageUsed != 0 || slices.Contains(old.Deals, d.ID) || nw.StorageUsed != testPieceSize || !slices.Contains(nw.Deals, d.ID) {
@@ -344,5 +347,275 @@ func TestStorageDealValidate(t *testing.T) {
 	m.PricePerMiB = 1
 	if err := w.exec(w.tenant, m); err == nil || err.(*Error).Code != CodeCapacity {
 		t.Fatalf("price below the providers' ask: %v", err)
+	}
+}
+
+// TestCloseStorageDeal: only the owner closes; providers are paid up to
+// the closing height and the owner gets exactly the rest; books, open
+// challenges and the active list are cleared; a second close, a repair
+// and a late proof are refused; no challenge names the deal afterwards
+// and its stale expiry does nothing. Conservation is checked every block.
+func TestCloseStorageDeal(t *testing.T) {
+	w := newStorageWorld(t)
+	const rate = 18 // 6 pieces × 1 started MiB × 3 uvis
+	deposit := uint64(rate*100 + 500)
+	w.must(w.tenant, w.deal(w.height+100, deposit))
+	d := w.lastDeal()
+	other := w.deal(w.height+100, deposit)
+	other.Object = bytes.Repeat([]byte{8}, 32) // keeps challenges coming after the close
+	w.must(w.tenant, other)
+	d2 := w.lastDeal()
+	w.endBlock()
+	// Run until one of d's challenges is open at the close.
+	open := func() *Challenge {
+		for _, p := range w.provs[:6] {
+			for _, ch := range (Reader{w.kv}).Challenges(p.Address()) {
+				if ch.Deal == d.ID {
+					return ch
+				}
+			}
+		}
+		return nil
+	}
+	for open() == nil {
+		w.answer(nil, nil)
+		w.endBlock()
+		if w.height > d.Created+60 {
+			t.Fatal("the deal was never challenged")
+		}
+	}
+	pending := open()
+
+	stranger := w.provs[0]
+	if err := w.exec(stranger, &CloseStorageDeal{Deal: d.ID}); err == nil || err.(*Error).Code != CodeUnauthorized {
+		t.Fatalf("a stranger closing: %v", err)
+	}
+	if err := w.exec(w.tenant, &CloseStorageDeal{Deal: "aaaaaaaaaaaaaaaa"}); err == nil || err.(*Error).Code != CodeNotFound {
+		t.Fatalf("closing an unknown deal: %v", err)
+	}
+	if err := w.exec(w.tenant, &CloseStorageDeal{Deal: "../x"}); err == nil || err.(*Error).Code != CodeInvalid {
+		t.Fatalf("closing a malformed id: %v", err)
+	}
+	h := w.height
+	before := w.bank[w.tenant.Address()]
+	earned := make([]uint64, 6)
+	for i, p := range w.provs[:6] {
+		pr, _ := Reader{w.kv}.Provider(p.Address())
+		earned[i] = pr.Earned
+	}
+	w.must(w.tenant, &CloseStorageDeal{Deal: d.ID})
+	blocks := uint64(h - d.Created)
+	wantPaid := rate * blocks
+	d, _ = Reader{w.kv}.Deal(d.ID)
+	if d.State != DealClosed || d.Ended != h || d.Escrow != 0 || d.Paid != wantPaid || d.Refund != deposit-wantPaid || d.SettledAt != h {
+		t.Fatalf("closed at height %d after %d blocks: %+v", h, blocks, d)
+	}
+	if got := w.bank[w.tenant.Address()] - before; got != deposit-wantPaid {
+		t.Fatalf("refund %d, want %d", got, deposit-wantPaid)
+	}
+	for i, p := range w.provs[:6] {
+		pr, _ := Reader{w.kv}.Provider(p.Address())
+		// d's share settled now; d2 is settled only when touched.
+		if pr.StorageUsed != testPieceSize || slices.Contains(pr.Deals, d.ID) || !slices.Contains(pr.Deals, d2.ID) {
+			t.Fatalf("provider %d books after close: %+v", i, pr)
+		}
+		if pr.Earned-earned[i] != 3*blocks {
+			t.Fatalf("provider %d earned %d → %d", i, earned[i], pr.Earned)
+		}
+		for _, ch := range (Reader{w.kv}).Challenges(p.Address()) {
+			if ch.Deal == d.ID {
+				t.Fatalf("challenge left after close: %+v", ch)
+			}
+		}
+	}
+	if act := (Reader{w.kv}).ActiveDeals(); len(act) != 1 || act[0].ID != d2.ID {
+		t.Fatalf("active deals after close: %v", act)
+	}
+	if err := w.exec(w.tenant, &CloseStorageDeal{Deal: d.ID}); err == nil || err.(*Error).Code != CodeState {
+		t.Fatalf("second close: %v", err)
+	}
+	late := &AuditProof{Deal: pending.Deal, Segment: pending.Segment, Piece: pending.Piece, Leaf: pending.Leaf}
+	prover := w.provs[slices.IndexFunc(w.provs, func(k *wallet.Key) bool { return k.Address() == pending.Provider })]
+	if err := w.exec(prover, late); err == nil || err.(*Error).Code != CodeNotFound {
+		t.Fatalf("proof for a closed deal's challenge: %v", err)
+	}
+	fresh := w.provs[6]
+	mv := &RepairDeal{Deal: d.ID, Segment: 0, Piece: 0, Provider: fresh.Address(), Key: fresh.PubKey(),
+		Signature: fresh.Sign(ReceiptDomain, ReceiptBytes(d.ID, d.Segments[0].Pieces[0].ID, testPieceSize))}
+	if err := w.exec(w.tenant, mv); err == nil || err.(*Error).Code != CodeState {
+		t.Fatalf("repairing a closed deal: %v", err)
+	}
+	mark := len(w.events)
+	w.endBlock()
+	for w.height <= d.Expiry+1 {
+		w.answer(nil, nil)
+		w.endBlock()
+	}
+	challenged2 := 0
+	for _, e := range w.events[mark:] {
+		if e.Type == EventAudit && e.Attrs[0].Value == "challenge" {
+			if e.Attrs[2].Value == d.ID {
+				t.Fatalf("challenge issued for a closed deal: %v", e)
+			}
+			challenged2++
+		}
+		if e.Type == EventDeal && e.Attrs[1].Value == d.ID {
+			t.Fatalf("event for the closed deal after closing: %v", e)
+		}
+	}
+	if challenged2 == 0 {
+		t.Fatal("no challenges at all after the close: the test proves nothing")
+	}
+	after, _ := Reader{w.kv}.Deal(d.ID)
+	if after.State != DealClosed || after.Paid != d.Paid || after.Refund != d.Refund {
+		t.Fatalf("closed deal changed at its old expiry: %+v", after)
+	}
+}
+
+// TestCloseFlaggedDeal: closing a deal flagged for repair takes it off the
+// repair list, so repair workers stop.
+func TestCloseFlaggedDeal(t *testing.T) {
+	w := newStorageWorld(t)
+	w.must(w.tenant, w.deal(w.height+300, 1_000_000))
+	d := w.lastDeal()
+	w.endBlock()
+	w.must(w.provs[3], &Deregister{})
+	w.endBlock()
+	if len(Reader{w.kv}.RepairDeals()) != 1 {
+		t.Fatal("not flagged")
+	}
+	w.must(w.tenant, &CloseStorageDeal{Deal: d.ID})
+	w.endBlock()
+	if d, _ = (Reader{w.kv}).Deal(d.ID); d.Repair || d.State != DealClosed || len(Reader{w.kv}.RepairDeals()) != 0 {
+		t.Fatalf("closed flagged deal: %+v, repair list %v", d, Reader{w.kv}.RepairDeals())
+	}
+}
+
+// FuzzStorageConservation drives deals, closes (by the owner and by
+// strangers), audits with silent providers, paid repairs, withdrawals and blocks from
+// the input; the world checks conservation and the storage books after
+// every block, and a closed deal never holds escrow or open challenges.
+// The seeds run as a normal test.
+func FuzzStorageConservation(f *testing.F) {
+	f.Add([]byte{0, 1, 4, 3, 0, 4, 1, 0, 4, 4})
+	f.Add([]byte{0, 9, 0, 17, 4, 3, 2, 4, 4, 3, 1, 1, 1, 0, 4, 5, 3, 4, 0, 30, 4, 1, 2, 4, 4, 4})
+	f.Add([]byte{0, 200, 4, 3, 6, 4, 3, 6, 4, 3, 6, 4, 3, 6, 4, 1, 0, 4, 2, 0, 5, 1, 4})
+	// provider 0 silent until it fails an audit, then its piece moves to provider 6
+	silent := []byte{0, 39}
+	for range 30 {
+		silent = append(silent, 3, 0, 4, 0)
+	}
+	f.Add(append(silent, 6, 36, 4, 0, 1, 0, 4, 0))
+	f.Fuzz(func(t *testing.T, ops []byte) {
+		if len(ops) > 200 {
+			return
+		}
+		w := newStorageWorld(t)
+		var deals []string
+		arg := func(i int) byte {
+			if i+1 < len(ops) {
+				return ops[i+1]
+			}
+			return 0
+		}
+		for i := 0; i < len(ops); i += 2 {
+			b := arg(i)
+			switch ops[i] % 7 {
+			case 0: // open a deal
+				m := w.deal(w.height+5+int64(b%40), 0)
+				m.Object = bytes.Repeat([]byte{b, byte(i)}, 16)
+				m.Deposit = 18*uint64(m.Expiry-w.height) + uint64(b)*7
+				if w.exec(w.tenant, m) == nil {
+					deals = append(deals, DealID(w.tenant.Address(), m.Object))
+				}
+			case 1, 2: // close one: its owner, or a stranger (refused)
+				if len(deals) == 0 {
+					continue
+				}
+				id := deals[int(b)%len(deals)]
+				who := w.tenant
+				if ops[i]%7 == 2 {
+					who = w.provs[int(b)%len(w.provs)]
+				}
+				d, _ := Reader{w.kv}.Deal(id)
+				err := w.exec(who, &CloseStorageDeal{Deal: id})
+				if (err == nil) != (who == w.tenant && d.State == DealActive) {
+					t.Fatalf("close of %s deal by owner=%v: %v", d.State, who == w.tenant, err)
+				}
+			case 3: // heartbeats and proofs, one provider silent
+				w.answer(map[wallet.Address]bool{w.provs[int(b)%len(w.provs)].Address(): true}, nil)
+			case 4:
+				w.endBlock()
+			case 5:
+				w.exec(w.provs[int(b)%len(w.provs)], &Withdraw{})
+			case 6: // a repair worker moves a piece (refused unless it is unhealthy)
+				if len(deals) == 0 {
+					continue
+				}
+				d, _ := Reader{w.kv}.Deal(deals[int(b)%len(deals)])
+				pi, to := int(b)%6, w.provs[int(b/6)%len(w.provs)]
+				sig := to.Sign(ReceiptDomain, ReceiptBytes(d.ID, d.Segments[0].Pieces[pi].ID, testPieceSize))
+				w.exec(key(t, 99), &RepairDeal{Deal: d.ID, Segment: 0, Piece: uint32(pi), Provider: to.Address(), Key: to.PubKey(), Signature: sig})
+			}
+		}
+		w.endBlock()
+		for _, id := range deals {
+			d, _ := Reader{w.kv}.Deal(id)
+			if d.State != DealActive && d.Escrow != 0 {
+				t.Fatalf("ended deal holds escrow: %+v", d)
+			}
+		}
+		for _, p := range w.provs {
+			for _, ch := range (Reader{w.kv}).Challenges(p.Address()) {
+				if d, _ := (Reader{w.kv}).Deal(ch.Deal); d.State != DealActive {
+					t.Fatalf("open challenge on a %s deal: %+v", d.State, ch)
+				}
+			}
+		}
+	})
+}
+
+// TestRepairFee: a repair worker is paid RepairFeePerPiece out of the
+// escrow left after the providers were paid up to the repair, at most
+// that escrow; the owner repairing its own deal is not paid.
+func TestRepairFee(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		fee   uint64
+		owner bool
+	}{{"fee", 777, false}, {"capped by the escrow", 1 << 60, false}, {"owner unpaid", 777, true}} {
+		t.Run(tc.name, func(t *testing.T) {
+			w := newStorageWorld(t)
+			prm := Reader{w.kv}.Params()
+			prm.RepairFeePerPiece = tc.fee
+			if err := SetParams(w.kv, prm); err != nil {
+				t.Fatal(err)
+			}
+			w.must(w.tenant, w.deal(w.height+50, 18*50+5_000))
+			d := w.lastDeal()
+			w.endBlock()
+			w.must(w.provs[0], &Deregister{}) // its piece is unhealthy: anyone may move it
+			for range 5 {
+				w.endBlock()
+			}
+			worker, fresh := key(t, 99), w.provs[6]
+			if tc.owner {
+				worker = w.tenant
+			}
+			before := w.bank[worker.Address()]
+			mv := &RepairDeal{Deal: d.ID, Segment: 0, Piece: 0, Provider: fresh.Address(), Key: fresh.PubKey(),
+				Signature: fresh.Sign(ReceiptDomain, ReceiptBytes(d.ID, d.Segments[0].Pieces[0].ID, testPieceSize))}
+			w.must(worker, mv)
+			after, _ := Reader{w.kv}.Deal(d.ID)
+			left := d.Escrow - after.Paid // the deposit less what providers earned up to the repair
+			want := min(tc.fee, left)
+			if tc.owner {
+				want = 0
+			}
+			if got := w.bank[worker.Address()] - before; got != want || after.RepairPaid != want || after.Escrow != left-want {
+				t.Fatalf("worker got %d, deal repair_paid %d escrow %d; want fee %d of %d left", got, after.RepairPaid, after.Escrow, want, left)
+			}
+			w.endBlock() // conservation
+		})
 	}
 }

@@ -88,6 +88,8 @@ func Exec(c *Ctx, m Msg) error {
 		err = auditProof(c, s, m)
 	case *RepairDeal:
 		err = repairDeal(c, s, m)
+	case *CloseStorageDeal:
+		err = closeDeal(c, s, m)
 	default:
 		err = fail(CodeInvalid, "unknown market message %T", m)
 	}

@@ -24,7 +24,7 @@ const (
 
 // Types lists every market message type.
 var Types = []string{TypeRegister, TypeUpdate, TypeDeregister, TypeHeartbeat, TypeWithdraw, TypeOrder, TypeBid, TypeClose, TypeTopUp,
-	TypeStorageDeal, TypeAuditProof, TypeRepairDeal}
+	TypeStorageDeal, TypeAuditProof, TypeRepairDeal, TypeCloseStorageDeal}
 
 // Msg is a market message. Validate checks it without state.
 type Msg interface {
@@ -128,6 +128,8 @@ func New(t string) Msg {
 		return &AuditProof{}
 	case TypeRepairDeal:
 		return &RepairDeal{}
+	case TypeCloseStorageDeal:
+		return &CloseStorageDeal{}
 	}
 	return nil
 }

@@ -18,21 +18,23 @@ import (
 
 // Storage message types.
 const (
-	TypeStorageDeal = "storage.deal"
-	TypeAuditProof  = "storage.audit_proof"
-	TypeRepairDeal  = "storage.repair"
+	TypeStorageDeal      = "storage.deal"
+	TypeAuditProof       = "storage.audit_proof"
+	TypeRepairDeal       = "storage.repair"
+	TypeCloseStorageDeal = "storage.close"
 )
 
 // Storage event types.
 const (
-	EventDeal  = "storage.deal"  // action=created|expired|repair_needed|repaired
+	EventDeal  = "storage.deal"  // action=created|expired|closed|repair_needed|repaired|piece_moved
 	EventAudit = "storage.audit" // action=challenge|passed|failed
 )
 
 // Deal states and audit failure reasons.
 const (
 	DealActive  = "active"
-	DealExpired = "expired"
+	DealExpired = "expired" // reached its expiry height
+	DealClosed  = "closed"  // ended early by its owner (CloseStorageDeal)
 
 	ReasonMissed   = "MISSED"    // no proof within the audit window
 	ReasonBadProof = "BAD_PROOF" // a proof that does not verify
@@ -108,6 +110,15 @@ type RepairDeal struct {
 	Signature []byte         `json:"signature"`
 }
 
+// CloseStorageDeal ends the sender's deal now: its providers are paid up
+// to the current height, the rest of the escrow goes back to the owner,
+// the providers' storage frees and audits stop — what expiry does, early.
+// Clients send it when the last index entry naming the deal goes away
+// (a delete or an overwrite).
+type CloseStorageDeal struct {
+	Deal string `json:"deal"`
+}
+
 // StoredPiece is a piece of a deal in state.
 type StoredPiece struct {
 	ID       string         `json:"id"`
@@ -134,10 +145,13 @@ type Deal struct {
 	PricePerMiB uint64         `json:"price_per_mib"`
 	Expiry      int64          `json:"expiry"`
 	Escrow      uint64         `json:"escrow"`
-	Paid        uint64         `json:"paid"`
+	Paid        uint64         `json:"paid"`                  // to providers
+	RepairPaid  uint64         `json:"repair_paid,omitempty"` // to repair workers
 	SettledAt   int64          `json:"settled_at"`
 	Created     int64          `json:"created"`
 	State       string         `json:"state"`
+	Ended       int64          `json:"ended,omitempty"`  // height it expired or was closed
+	Refund      uint64         `json:"refund,omitempty"` // escrow returned to the owner when it ended
 	Repair      bool           `json:"repair,omitempty"` // a segment is below RepairAt
 	Segments    []DealSegment  `json:"segments"`
 }
@@ -273,6 +287,17 @@ func (m *RepairDeal) Validate() error {
 
 // Debit implements Msg.
 func (*RepairDeal) Debit() uint64 { return 0 }
+
+// Validate implements Msg.
+func (m *CloseStorageDeal) Validate() error {
+	if !ValidID(m.Deal) {
+		return fmt.Errorf("deal %q: not a deal id", m.Deal)
+	}
+	return nil
+}
+
+// Debit implements Msg.
+func (*CloseStorageDeal) Debit() uint64 { return 0 }
 
 // pieceRate is what one piece of size bytes costs per block.
 func pieceRate(price, size uint64) (uint64, bool) {

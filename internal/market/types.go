@@ -197,12 +197,16 @@ type Params struct {
 	AuditWindow    int64  `json:"audit_window,omitempty"`     // blocks a provider has to answer
 	AuditSlash     uint64 `json:"audit_slash,omitempty"`      // uvis of stake per failed audit, paid to the deal owner
 	AuditPenalty   uint64 `json:"audit_penalty,omitempty"`    // reputation per failed audit
+	// RepairFeePerPiece is paid from a deal's escrow to whoever (not the
+	// owner) moves one of its pieces with storage.repair, capped by the
+	// escrow.
+	RepairFeePerPiece uint64 `json:"repair_fee_per_piece,omitempty"`
 }
 
 // DefaultParams are the devnet defaults.
 func DefaultParams() Params {
 	return Params{BidWindow: 1, OrderTimeout: 30, Grace: 10, MinStake: 1_000_000, Notice: 10, Unbonding: 20, MaxBids: 64, MaxProviderLease: 1024,
-		AuditsPerBlock: 4, AuditWindow: 10, AuditSlash: 10_000, AuditPenalty: 50}
+		AuditsPerBlock: 4, AuditWindow: 10, AuditSlash: 10_000, AuditPenalty: 50, RepairFeePerPiece: 1_000}
 }
 
 // withDefaults fills unset storage-audit parameters.
@@ -219,6 +223,9 @@ func (p Params) withDefaults() Params {
 	}
 	if p.AuditPenalty == 0 {
 		p.AuditPenalty = d.AuditPenalty
+	}
+	if p.RepairFeePerPiece == 0 {
+		p.RepairFeePerPiece = d.RepairFeePerPiece
 	}
 	return p
 }

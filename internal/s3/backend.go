@@ -17,6 +17,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"strings"
 	"sync"
 
@@ -343,10 +344,15 @@ func (c *counter) Write(p []byte) (int, error) {
 // succeeds, as in S3.
 func (b *Backend) DeleteObject(ctx context.Context, in *s3.DeleteObjectInput) (*s3.DeleteObjectOutput, error) {
 	bucket := str(in.Bucket)
-	if err := b.C.Delete(ctx, bucket, str(in.Key)); err != nil {
+	rel, err := b.C.Delete(ctx, bucket, str(in.Key))
+	if err != nil {
 		if err := b.notFound(ctx, bucket, err, s3err.ErrNoSuchKey); !isCode(err, "NoSuchKey") {
 			return nil, err
 		}
+		return &s3.DeleteObjectOutput{}, nil
+	}
+	if rel.Err != nil { // the object is gone; its deal runs to its expiry
+		slog.Warn("s3: storage deal left running", "bucket", bucket, "key", str(in.Key), "err", rel.Err)
 	}
 	return &s3.DeleteObjectOutput{}, nil
 }

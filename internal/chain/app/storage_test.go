@@ -58,6 +58,47 @@ func TestStorageThroughABCI(t *testing.T) {
 		seg.Pieces = append(seg.Pieces, market.DealPieceMsg{ID: id, Root: merkle.Root(data), Provider: uint32(i)})
 	}
 	deal.Segments = []market.DealSegmentMsg{seg}
+	// First a deal closed early by its owner: a stranger may not; the
+	// owner gets the escrow back less what the providers earned so far.
+	deal2 := *deal
+	deal2.Object = bytes.Repeat([]byte{2}, 32)
+	mustOK(t, runBlock(t, a, nil, m.tx(tenant, market.TypeStorageDeal, &deal2)))
+	id2 := market.DealID(tenant.Address(), deal2.Object)
+	runBlock(t, a, nil)
+	closeTx := func(k *wallet.Key) []byte {
+		return m.tx(k, market.TypeCloseStorageDeal, &market.CloseStorageDeal{Deal: id2})
+	}
+	if res := runBlock(t, a, nil, closeTx(provs[0])); res.TxResults[0].Code != market.CodeUnauthorized {
+		t.Fatalf("a stranger's close: code %d %s", res.TxResults[0].Code, res.TxResults[0].Log)
+	}
+	ct := closeTx(tenant)
+	if code := checkTx(t, a, ct); code != CodeOK {
+		t.Fatalf("CheckTx close: %d", code)
+	}
+	res := runBlock(t, a, nil, ct)
+	mustOK(t, res)
+	var d2 market.Deal
+	m.query(t, QueryDeal, id2, &d2)
+	if d2.State != market.DealClosed || d2.Escrow != 0 || d2.Refund != deal2.Deposit-d2.Paid || d2.Paid == 0 {
+		t.Fatalf("closed deal: %+v", d2)
+	}
+	var refund string
+	for _, ev := range res.TxResults[0].Events {
+		if ev.Type == market.EventDeal && ev.Attributes[0].Value == market.DealClosed {
+			for _, at := range ev.Attributes {
+				if at.Key == "refund" {
+					refund = at.Value
+				}
+			}
+		}
+	}
+	if refund != fmt.Sprint(d2.Refund) {
+		t.Fatalf("close event says refund %q, the deal %d", refund, d2.Refund)
+	}
+	if res := runBlock(t, a, nil, closeTx(tenant)); res.TxResults[0].Code != market.CodeState {
+		t.Fatalf("second close: code %d", res.TxResults[0].Code)
+	}
+
 	dealTx := m.tx(tenant, market.TypeStorageDeal, deal)
 	if len(dealTx) > MaxTxBytes*2/3 {
 		t.Errorf("a one-segment 4+2 deal is %d bytes of %d", len(dealTx), MaxTxBytes)
@@ -68,10 +109,10 @@ func TestStorageThroughABCI(t *testing.T) {
 	mustOK(t, runBlock(t, a, nil, dealTx))
 	var deals []market.Deal
 	m.query(t, QueryDeals, tenant.Address().String(), &deals)
-	if len(deals) != 1 {
+	id := market.DealID(tenant.Address(), deal.Object)
+	if len(deals) != 2 || deals[1].ID != id || deals[1].State != market.DealActive {
 		t.Fatalf("deals: %+v", deals)
 	}
-	id := deals[0].ID
 
 	silent := provs[0].Address()
 	var biggest int
@@ -123,11 +164,15 @@ func TestStorageThroughABCI(t *testing.T) {
 	pid := repair[0].Segments[0].Pieces[0].ID
 	mv := &market.RepairDeal{Deal: id, Segment: 0, Piece: 0, Provider: fresh.Address(), Key: fresh.PubKey(),
 		Signature: fresh.Sign(market.ReceiptDomain, market.ReceiptBytes(id, pid, seg.Size))}
-	mustOK(t, runBlock(t, a, nil, m.tx(worker, market.TypeRepairDeal, mv), m.tx(fresh, market.TypeHeartbeat, &market.Heartbeat{})))
+	mustOK(t, runBlock(t, a, nil, m.tx(fresh, market.TypeHeartbeat, &market.Heartbeat{}), m.tx(worker, market.TypeRepairDeal, mv)))
 	var d market.Deal
 	m.query(t, QueryDeal, id, &d)
 	if d.Repair || d.Segments[0].Pieces[0].Provider != fresh.Address() {
 		t.Fatalf("after repair: %+v", d)
+	}
+	// The worker was paid the repair fee from the deal's escrow.
+	if got := account(t, a, worker.Address()).Balance; d.RepairPaid != mp.RepairFeePerPiece || got != 1000-10+mp.RepairFeePerPiece {
+		t.Fatalf("repair worker balance %d, deal repair_paid %d; want the fee %d", got, d.RepairPaid, mp.RepairFeePerPiece)
 	}
 	for a.height < 61 {
 		runBlock(t, a, nil)

@@ -4,7 +4,8 @@
 // bucket's regions), Resolve turns provider addresses — the names a
 // storage.Object keeps — into piecestore.Clients, and BeginPut/Commit bind
 // one object's uploads to a deal id and open the storage.deal on chain
-// once every piece is stored.
+// once every piece is stored; CloseDeal ends a deal early (storage.close)
+// when the object client deletes or replaces the last entry naming it.
 //
 // chainnet is a client: it imports chain (queries, signed txs), market
 // (types), storage, storage/objects, storage/piecestore and wallet; never
@@ -58,7 +59,10 @@ type Network struct {
 	// Submit sends a storage.deal signed by Key and waits for its block
 	// (chain.Signer.SubmitAndWait in production).
 	Submit func(ctx context.Context, msg *market.StorageDeal) error
-	HTTP   *http.Client // piece uploads and reads
+	// SubmitClose sends a storage.close signed by Key and waits for its
+	// block (chain.Signer.SubmitAndWait in production).
+	SubmitClose func(ctx context.Context, msg *market.CloseStorageDeal) error
+	HTTP        *http.Client // piece uploads and reads
 
 	mu      sync.Mutex
 	cached  []market.Provider
@@ -69,6 +73,7 @@ var (
 	_ objects.Network     = (*Network)(nil)
 	_ objects.DealNetwork = (*Network)(nil)
 	_ objects.Locator     = (*Network)(nil)
+	_ objects.DealCloser  = (*Network)(nil)
 )
 
 // providersTTL bounds how stale the provider list a read resolves
@@ -137,6 +142,10 @@ func Open(_ string, cfg objects.Config, seed []byte) (objects.Network, error) {
 	return &Network{Chain: cc, Key: key, Price: uint64(price), DealBlocks: blocks, RepairAt: uint32(repairAt), HTTP: hc,
 		Submit: func(ctx context.Context, msg *market.StorageDeal) error {
 			_, _, err := signer.SubmitAndWait(ctx, market.TypeStorageDeal, msg, timeout)
+			return err
+		},
+		SubmitClose: func(ctx context.Context, msg *market.CloseStorageDeal) error {
+			_, _, err := signer.SubmitAndWait(ctx, market.TypeCloseStorageDeal, msg, timeout)
 			return err
 		}}, nil
 }

@@ -6,6 +6,7 @@ import (
 
 	"github.com/vistara-labs/vimana/internal/market"
 	"github.com/vistara-labs/vimana/internal/storage"
+	"github.com/vistara-labs/vimana/internal/storage/objects"
 	"github.com/vistara-labs/vimana/internal/wallet"
 )
 
@@ -77,4 +78,31 @@ func (n *Network) Locate(ctx context.Context, obj *storage.Object) (*storage.Obj
 		out.Placement = append(out.Placement, row)
 	}
 	return &out, nil
+}
+
+// CloseDeal implements objects.DealCloser: it sends storage.close for the
+// owner's deal and reads the refund from the closed deal on chain. A deal
+// that already ended is reported as it is, without a transaction.
+func (n *Network) CloseDeal(ctx context.Context, id string) (objects.ClosedDeal, error) {
+	d, err := n.Chain.Deal(ctx, id)
+	switch {
+	case err != nil:
+		return objects.ClosedDeal{}, fmt.Errorf("chainnet: deal %s: %w", id, err)
+	case d.Owner != n.Key.Address():
+		return objects.ClosedDeal{}, fmt.Errorf("chainnet: deal %s belongs to %s, not %s", id, d.Owner, n.Key.Address())
+	case d.State != market.DealActive:
+		return objects.ClosedDeal{Deal: id, State: d.State}, nil
+	}
+	if n.SubmitClose == nil {
+		return objects.ClosedDeal{}, fmt.Errorf("chainnet: no signer for storage.close")
+	}
+	if err := n.SubmitClose(ctx, &market.CloseStorageDeal{Deal: id}); err != nil {
+		return objects.ClosedDeal{}, fmt.Errorf("chainnet: storage.close %s: %w", id, err)
+	}
+	// The transaction's block is committed once it is indexed, so the
+	// chain answers with the closed deal and its refund.
+	if d, err = n.Chain.Deal(ctx, id); err != nil {
+		return objects.ClosedDeal{Deal: id, State: market.DealClosed}, nil
+	}
+	return objects.ClosedDeal{Deal: id, State: d.State, Refund: d.Refund}, nil
 }

@@ -234,6 +234,11 @@ func (ix *Index) update(ctx context.Context, bucket string, fn func(d *doc) erro
 		return err
 	}
 	defer unlock()
+	return ix.updateLocked(ctx, bucket, fn)
+}
+
+// updateLocked is update for a caller that holds the locks.
+func (ix *Index) updateLocked(ctx context.Context, bucket string, fn func(d *doc) error) error {
 	name := ix.blobName(bucket)
 	d, v, err := ix.load(ctx, name, false)
 	if err != nil {

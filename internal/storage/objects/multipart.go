@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 
 	"github.com/vistara-labs/vimana/internal/storage"
@@ -37,8 +38,12 @@ func (c *Client) UploadPart(ctx context.Context, bucket, uploadID string, n int,
 		return nil, err
 	}
 	p := index.Part{Number: n, ETag: sum, Size: obj.Size, Modified: c.Now().UTC(), Object: *obj}
-	if _, err := c.Index.PutPart(ctx, bucket, uploadID, p); err != nil {
+	old, err := c.Index.PutPart(ctx, bucket, uploadID, p)
+	if err != nil {
 		return nil, err
+	}
+	if old != nil { // a part uploaded again: the first one's deal is no one's
+		c.released(ctx, []storage.Object{old.Object})
 	}
 	return &p, nil
 }
@@ -56,7 +61,14 @@ func (c *Client) Complete(ctx context.Context, bucket, uploadID string, parts []
 		return nil, fmt.Errorf("%w: no parts", ErrInvalidPart)
 	}
 	var out index.Entry
-	_, err := c.Index.CompleteUpload(ctx, bucket, uploadID, func(u *index.Upload) (index.Entry, error) {
+	var dropped []storage.Object // uploaded parts the object does not use
+	old, err := c.Index.CompleteUpload(ctx, bucket, uploadID, func(u *index.Upload) (index.Entry, error) {
+		dropped = dropped[:0]
+		for _, p := range u.Parts {
+			if !slices.ContainsFunc(parts, func(cp Completed) bool { return cp.Number == p.Number }) {
+				dropped = append(dropped, p.Object)
+			}
+		}
 		have := map[int]index.Part{}
 		for _, p := range u.Parts {
 			have[p.Number] = p
@@ -87,11 +99,20 @@ func (c *Client) Complete(ctx context.Context, bucket, uploadID string, parts []
 	if err != nil {
 		return nil, err
 	}
+	c.released(ctx, append(dropped, partsOf(old)...))
 	return &out, nil
 }
 
-// Abort drops an upload (its parts' pieces: see Put).
+// Abort drops an upload and closes its parts' deals.
 func (c *Client) Abort(ctx context.Context, bucket, uploadID string) error {
-	_, err := c.Index.AbortUpload(ctx, bucket, uploadID)
-	return err
+	u, err := c.Index.AbortUpload(ctx, bucket, uploadID)
+	if err != nil {
+		return err
+	}
+	var objs []storage.Object
+	for _, p := range u.Parts {
+		objs = append(objs, p.Object)
+	}
+	c.released(ctx, objs)
+	return nil
 }

@@ -46,6 +46,24 @@ type Upload struct {
 	Commit func(ctx context.Context, obj *storage.Object) (deal string, err error)
 }
 
+// DealCloser is a DealNetwork that can end a deal before its expiry
+// (optional, found by type assertion): the client closes an object's
+// deals when it deletes or replaces the object and no other index entry
+// (a copy) names them. Networks without deals have nothing to close.
+type DealCloser interface {
+	// CloseDeal ends deal now; the owner gets back the escrow not yet
+	// earned. A deal that had already ended is not an error: the result
+	// then has its state and no refund.
+	CloseDeal(ctx context.Context, deal string) (ClosedDeal, error)
+}
+
+// ClosedDeal is what closing a deal did.
+type ClosedDeal struct {
+	Deal   string `json:"deal"`
+	State  string `json:"state"`  // "closed", or how it had already ended ("expired")
+	Refund uint64 `json:"refund"` // uvis of escrow returned to the owner by this close
+}
+
 // Locator is a network that can say where an object's pieces are now
 // (optional): repairs move pieces to other providers after the index
 // entry was written. The client asks only when a read of an object with a

@@ -34,6 +34,10 @@ type Client struct {
 	Net    Network
 	master []byte
 	Now    func() time.Time
+	// Warn reports a deal that could not be closed when an overwrite,
+	// copy or multipart upload replaced its object (Delete returns it
+	// instead); nil logs with slog.
+	Warn func(error)
 }
 
 // New returns a client over an index and a network; master wraps segment keys.
@@ -126,12 +130,13 @@ func (c *Client) Put(ctx context.Context, bucket, key string, r io.Reader, o Put
 	}
 	e := index.Entry{Key: key, Size: obj.Size, ContentType: o.ContentType, ETag: sum, Metadata: o.Metadata,
 		Created: c.Now().UTC(), Parts: []storage.Object{*obj}}
-	// The replaced object's pieces are not reclaimed here: PieceStore has
-	// no delete and the chain no message that ends a deal early; the deal
-	// runs to its expiry and providers' GC then drops the pieces.
-	if _, err := c.Index.Put(ctx, bucket, e); err != nil {
+	// The replaced object's deals close unless a copy still names them;
+	// providers' GC then drops its pieces (PieceStore has no delete).
+	old, err := c.Index.Put(ctx, bucket, e)
+	if err != nil {
 		return nil, err
 	}
+	c.released(ctx, partsOf(old))
 	return &e, nil
 }
 
@@ -335,10 +340,16 @@ func (c *countWriter) Write(p []byte) (int, error) {
 	return n, err
 }
 
-// Delete removes bucket/key from the index (pieces: see Put).
-func (c *Client) Delete(ctx context.Context, bucket, key string) error {
-	_, err := c.Index.Delete(ctx, bucket, key)
-	return err
+// Delete removes bucket/key from the index, then closes the storage
+// deals of its parts that no other entry (a copy) names. A deal that
+// cannot be closed does not fail the delete: it is in the result's Err
+// and runs to its expiry.
+func (c *Client) Delete(ctx context.Context, bucket, key string) (*Released, error) {
+	old, err := c.Index.Delete(ctx, bucket, key)
+	if err != nil {
+		return nil, err
+	}
+	return c.release(ctx, partsOf(old)), nil
 }
 
 // CopyOptions: nil Metadata/empty ContentType keep the source's.
@@ -351,21 +362,25 @@ type CopyOptions struct {
 // Copy makes dstBucket/dstKey an object with the same data as src. It
 // copies metadata only: pieces are content-addressed and immutable, and
 // the segment keys are wrapped by the same owner's master key, so both
-// entries can point at the same pieces.
+// entries point at the same pieces — and share the same storage deals,
+// which therefore close only when the last entry naming them goes
+// (docs/decisions.md). The source is read and the copy written under one
+// index lock, so a concurrent delete of the source cannot close a deal the
+// copy still needs.
 func (c *Client) Copy(ctx context.Context, srcBucket, srcKey, dstBucket, dstKey string, o CopyOptions) (*index.Entry, error) {
-	src, err := c.Index.Get(ctx, srcBucket, srcKey)
+	now := c.Now().UTC()
+	e, old, err := c.Index.Copy(ctx, srcBucket, srcKey, dstBucket, func(src index.Entry) index.Entry {
+		src.Key, src.Created = dstKey, now
+		if o.ReplaceMetadata {
+			src.Metadata, src.ContentType = o.Metadata, o.ContentType
+		}
+		return src
+	})
 	if err != nil {
 		return nil, err
 	}
-	e := *src
-	e.Key, e.Created = dstKey, c.Now().UTC()
-	if o.ReplaceMetadata {
-		e.Metadata, e.ContentType = o.Metadata, o.ContentType
-	}
-	if _, err := c.Index.Put(ctx, dstBucket, e); err != nil {
-		return nil, err
-	}
-	return &e, nil
+	c.released(ctx, partsOf(old))
+	return e, nil
 }
 
 // CreateBucket creates a bucket with cfg.

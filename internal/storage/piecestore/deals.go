@@ -54,7 +54,8 @@ func DealAuthorizer(lookup DealLookup) Authorizer {
 
 // DealState is GC's view of the chain for the provider self: a piece is
 // live while an active deal places it on self, pending while its deal is
-// not on chain, and ended otherwise. An unreachable chain counts as live
+// not on chain, and ended otherwise (the deal expired or its owner closed
+// it: any state but active). An unreachable chain counts as live
 // (never delete on doubt).
 //
 // Each call returns a function that looks every deal up once (one GC run).
