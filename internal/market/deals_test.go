@@ -56,7 +56,7 @@ func (w *storageWorld) deal(expiry int64, deposit uint64) *StorageDeal {
 	for i := range 6 {
 		m.Providers = append(m.Providers, w.provs[i].Address())
 		data := pieceData(i, testPieceSize)
-		id := fmt.Sprintf("%064x", i+1) // the chain treats ids as opaque content addresses
+		id := fmt.Sprintf("%x", merkle.Root(data)) // the id is the piece's BLAKE3 hash, which is its root
 		w.pieces[id] = data
 		seg.Pieces = append(seg.Pieces, DealPieceMsg{ID: id, Root: merkle.Root(data), Provider: uint32(i)})
 	}
@@ -332,6 +332,7 @@ func TestStorageDealValidate(t *testing.T) {
 		"index":     func(m *StorageDeal) { m.Segments[0].Pieces[1].Provider = 6 },
 		"id":        func(m *StorageDeal) { m.Segments[0].Pieces[1].ID = "../../etc/passwd" },
 		"root":      func(m *StorageDeal) { m.Segments[0].Pieces[1].Root = nil },
+		"root≠id":   func(m *StorageDeal) { m.Segments[0].Pieces[1].Root = bytes.Repeat([]byte{9}, 32) },
 		"dup":       func(m *StorageDeal) { m.Providers[1] = m.Providers[0] },
 		"price":     func(m *StorageDeal) { m.PricePerMiB = 0 },
 		"size":      func(m *StorageDeal) { m.Segments[0].Size = 0 },

@@ -2,6 +2,7 @@ package market
 
 import (
 	"encoding/binary"
+	"encoding/hex"
 	"fmt"
 	"math/bits"
 	"slices"
@@ -235,6 +236,12 @@ func (m *StorageDeal) Validate() error {
 				return fmt.Errorf("segment %d piece %d: id: want 64 lowercase hex digits", si, pi)
 			case len(p.Root) != merkle.HashSize:
 				return fmt.Errorf("segment %d piece %d: root: want %d bytes", si, pi, merkle.HashSize)
+			case hex.EncodeToString(p.Root) != p.ID:
+				// The audit root is the piece's BLAKE3 hash, which is its id
+				// (internal/merkle). Any other root would fail the audits of
+				// providers holding exactly the piece they were given, and
+				// slash them to the owner's profit.
+				return fmt.Errorf("segment %d piece %d: root: must be the piece id's bytes (its BLAKE3 hash)", si, pi)
 			case int(p.Provider) >= len(m.Providers):
 				return fmt.Errorf("segment %d piece %d: provider index %d out of range", si, pi, p.Provider)
 			case slices.Contains(seen, p.Provider):

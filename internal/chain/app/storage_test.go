@@ -52,7 +52,7 @@ func TestStorageThroughABCI(t *testing.T) {
 	for i := range 6 {
 		data := bytes.Repeat([]byte{byte(i + 1)}, int(seg.Size))
 		data[i] = 0
-		id := fmt.Sprintf("%064x", i+100)
+		id := fmt.Sprintf("%x", merkle.Root(data))
 		pieces[id] = data
 		deal.Providers = append(deal.Providers, provs[i].Address())
 		seg.Pieces = append(seg.Pieces, market.DealPieceMsg{ID: id, Root: merkle.Root(data), Provider: uint32(i)})
