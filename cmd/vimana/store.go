@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"os"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/vistara-labs/vimana/internal/market"
+	"github.com/vistara-labs/vimana/internal/storage"
 	"github.com/vistara-labs/vimana/internal/storage/index"
 	"github.com/vistara-labs/vimana/internal/storage/objects"
 	"github.com/vistara-labs/vimana/internal/wallet"
@@ -36,7 +38,11 @@ func openStore() (*objects.Client, *wallet.Key, objects.Config, error) {
 	} else if err != nil {
 		return nil, nil, cfg, err
 	}
-	c, err := objects.Open(g.home, cfg, k.Seed())
+	secret, err := storeSecret(cfg, k)
+	if err != nil {
+		return nil, nil, cfg, err
+	}
+	c, err := objects.OpenKeys(g.home, cfg, k.Seed(), secret)
 	if err != nil {
 		return nil, nil, cfg, err
 	}
@@ -44,6 +50,27 @@ func openStore() (*objects.Client, *wallet.Key, objects.Config, error) {
 		fmt.Fprintf(os.Stderr, "warning: %v (the replaced object's deal runs to its expiry)\n", err)
 	}
 	return c, k, cfg, nil
+}
+
+// storeSecret is what the storage keys derive from: the wallet key's seed,
+// or with `secret = "passphrase"` argon2id of the passphrase in
+// $VIMANA_STORE_PASSPHRASE or the config's passphrase_file.
+func storeSecret(cfg objects.Config, k *wallet.Key) ([]byte, error) {
+	if cfg.Secret != "passphrase" {
+		return k.Seed(), nil
+	}
+	pass := []byte(os.Getenv("VIMANA_STORE_PASSPHRASE"))
+	if len(pass) == 0 && cfg.PassphraseFile != "" {
+		b, err := os.ReadFile(cfg.PassphraseFile)
+		if err != nil {
+			return nil, fmt.Errorf("store config: passphrase_file: %w", err)
+		}
+		pass = bytes.TrimRight(b, "\r\n")
+	}
+	if len(pass) == 0 {
+		return nil, fmt.Errorf("store config: secret = \"passphrase\": set VIMANA_STORE_PASSPHRASE or passphrase_file in %s", storeConfigPath())
+	}
+	return storage.PassphraseSecret(pass, k.Address().String())
 }
 
 // splitPath parses BUCKET[/KEY].

@@ -270,6 +270,13 @@ func newStoreLsCmd() *cobra.Command {
 				if err != nil {
 					return err
 				}
+				if len(bs) == 0 {
+					// Blobs sealed under other keys are invisible: say so,
+					// since a mistyped passphrase looks like an empty store.
+					if names, err := filepath.Glob(filepath.Join(g.home, "store", "index", "*.bucket")); err == nil && len(names) > 0 {
+						fmt.Fprintf(cmd.ErrOrStderr(), "note: %d bucket(s) in this home are sealed with another key (another wallet key, or secret = \"passphrase\" with another passphrase)\n", len(names))
+					}
+				}
 				if jsonOutput() {
 					if bs == nil {
 						bs = []index.Bucket{}

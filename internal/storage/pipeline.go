@@ -26,6 +26,7 @@ import (
 	"github.com/klauspost/reedsolomon"
 
 	"github.com/vistara-labs/vimana/internal/merkle"
+	"golang.org/x/crypto/argon2"
 	"golang.org/x/crypto/chacha20poly1305"
 	"golang.org/x/crypto/hkdf"
 )
@@ -79,6 +80,28 @@ func MasterKey(secret []byte, purpose string) ([]byte, error) {
 		return nil, err
 	}
 	return k, nil
+}
+
+// Passphrase key derivation (argon2id, RFC 9106's second recommended
+// setting: 3 passes over 64 MiB), for owners who want their storage keys
+// to need something besides the wallet file.
+const (
+	passphraseTime    = 3
+	passphraseMemKiB  = 64 << 10
+	passphraseThreads = 4
+	MinPassphrase     = 8 // bytes
+)
+
+// PassphraseSecret derives 32 bytes of secret material from a passphrase
+// with argon2id, salted by owner (a wallet address: the same passphrase
+// gives each account different keys). MasterKey then derives the keys
+// from it as from a wallet seed.
+func PassphraseSecret(passphrase []byte, owner string) ([]byte, error) {
+	if len(passphrase) < MinPassphrase {
+		return nil, fmt.Errorf("storage: passphrase of %d bytes: want at least %d", len(passphrase), MinPassphrase)
+	}
+	salt := sha256.Sum256([]byte("vimana/storage/v1/passphrase\x00" + owner))
+	return argon2.IDKey(passphrase, salt[:], passphraseTime, passphraseMemKiB, passphraseThreads, KeySize), nil
 }
 
 // Segment is one segment's metadata; only the wrapped key needs the owner.

@@ -350,3 +350,19 @@ func TestReadMovesK(t *testing.T) {
 		t.Fatalf("degraded read: %d piece requests for %d segments", n, len(obj.Segments))
 	}
 }
+
+func TestPassphraseSecret(t *testing.T) {
+	a, err := PassphraseSecret([]byte("correct horse"), "vis1alice")
+	if err != nil || len(a) != KeySize {
+		t.Fatalf("%x %v", a, err)
+	}
+	again, _ := PassphraseSecret([]byte("correct horse"), "vis1alice")
+	other, _ := PassphraseSecret([]byte("correct horse"), "vis1bob")
+	wrong, _ := PassphraseSecret([]byte("correct horsf"), "vis1alice")
+	if !bytes.Equal(a, again) || bytes.Equal(a, other) || bytes.Equal(a, wrong) {
+		t.Fatal("the secret must depend on exactly the passphrase and the owner")
+	}
+	if _, err := PassphraseSecret([]byte("short"), "vis1alice"); err == nil {
+		t.Fatal("a 5-byte passphrase accepted")
+	}
+}

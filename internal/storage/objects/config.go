@@ -17,7 +17,12 @@ type Config struct {
 	Version     int    `toml:"version"`
 	Network     string `toml:"network"`      // a registered network: "local" (default)
 	LocalStores int    `toml:"local_stores"` // piece directories of the local network (default 6)
-	Key         string `toml:"key"`          // wallet key whose seed derives the storage keys (default "tenant")
+	Key         string `toml:"key"`          // wallet key that signs, and whose seed derives the storage keys (default "tenant")
+	// Secret is what the storage keys derive from: "wallet" (default: the
+	// key's seed) or "passphrase" (argon2id of a passphrase, read from
+	// $VIMANA_STORE_PASSPHRASE or PassphraseFile).
+	Secret         string `toml:"secret"`
+	PassphraseFile string `toml:"passphrase_file"`
 	// NetworkOptions are free-form settings for the selected network
 	// (e.g. a chain RPC address for a provider network), [network_options].
 	NetworkOptions map[string]string `toml:"network_options"`
@@ -45,6 +50,9 @@ func (c Config) Validate() error {
 	}
 	if c.Network == "" {
 		return fmt.Errorf("store config: network: empty")
+	}
+	if c.Secret != "" && c.Secret != "wallet" && c.Secret != "passphrase" {
+		return fmt.Errorf("store config: secret %q: want \"wallet\" or \"passphrase\"", c.Secret)
 	}
 	if c.LocalStores < 1 {
 		return fmt.Errorf("store config: local_stores %d: want ≥ 1", c.LocalStores)

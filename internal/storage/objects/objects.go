@@ -53,14 +53,21 @@ func New(ix *index.Index, net Network, master []byte) (*Client, error) {
 // from the seed (storage.MasterKey): "objects" wraps segment keys,
 // "index" seals the index.
 func Open(home string, cfg Config, seed []byte) (*Client, error) {
+	return OpenKeys(home, cfg, seed, seed)
+}
+
+// OpenKeys is Open with the storage keys derived from secret (e.g.
+// storage.PassphraseSecret) while the network still signs with the wallet
+// seed.
+func OpenKeys(home string, cfg Config, seed, secret []byte) (*Client, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	master, err := storage.MasterKey(seed, "objects")
+	master, err := storage.MasterKey(secret, "objects")
 	if err != nil {
 		return nil, err
 	}
-	ixKey, err := storage.MasterKey(seed, "index")
+	ixKey, err := storage.MasterKey(secret, "index")
 	if err != nil {
 		return nil, err
 	}
