@@ -177,7 +177,8 @@ func heartbeat(c *Ctx, s *store) error {
 	if err != nil {
 		return err
 	}
-	if p.Status == ProviderLost {
+	recovered := p.Status == ProviderLost
+	if recovered {
 		settleDeals(s, p, c.Height) // unpaid while lost
 		p.Status = ProviderActive
 		c.emit(EventProvider, "action", "recovered", "provider", c.Sender.String())
@@ -185,7 +186,12 @@ func heartbeat(c *Ctx, s *store) error {
 	p.Heartbeat = c.Height
 	s.putProvider(p)
 	s.schedule(c.Height+s.params().Grace+1, itemHeartbeat+c.Sender.String())
-	checkDeals(c, s, p) // its pieces count again
+	if recovered {
+		// Its pieces count again. An active provider's heartbeat changes
+		// no piece's health (healthy: not failed, provider active), so it
+		// does not re-read every deal it holds.
+		checkDeals(c, s, p)
+	}
 	return nil
 }
 
