@@ -24,11 +24,14 @@ import (
 	"fmt"
 	"io"
 	"log"
+	"math"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"runtime/pprof"
+	"slices"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -50,6 +53,7 @@ func main() {
 	runs := flag.Int("runs", 3, "interleaved runs per path")
 	ttfbN := flag.Int("ttfb", 200, "4 KiB GETs per path for time to first byte")
 	signed := flag.Bool("signed-payload", false, "sign the S3 payload (SHA-256 on client and gateway) instead of UNSIGNED-PAYLOAD")
+	only := flag.String("only", "", "run only these paths, comma-separated: direct, client, s3 (default: all, interleaved)")
 	dir := flag.String("dir", "", "where the piece stores go (default: a temporary directory, removed at the end)")
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
 	devnet := flag.String("devnet", "", "a devnet home (vimana devnet up --home DIR): store on its providers as its tenant")
@@ -149,60 +153,70 @@ func main() {
 	}
 	mbps := func(d time.Duration) float64 { return float64(size) / (1 << 20) / d.Seconds() }
 
+	want := func(path string) bool { return *only == "" || slices.Contains(strings.Split(*only, ","), path) }
 	type result struct{ put, get []float64 }
 	res := map[string]*result{"direct": {}, "client": {}, "s3": {}}
 	for run := range *runs {
 		// direct: the pipeline alone.
-		stores := place()
-		t0 := time.Now()
-		obj, err := storage.Put(ctx, bytes.NewReader(data), stores, master, bcfg.Params, nil)
-		if err != nil {
-			log.Fatal(err)
+		if want("direct") {
+			stores := place()
+			t0 := time.Now()
+			obj, err := storage.Put(ctx, bytes.NewReader(data), stores, master, bcfg.Params, nil)
+			if err != nil {
+				log.Fatal(err)
+			}
+			tp := time.Since(t0)
+			t0 = time.Now()
+			byName, err := c.Net.Resolve(ctx, obj.Stores)
+			if err != nil {
+				log.Fatal(err)
+			}
+			if err := storage.Get(ctx, obj, byName, master, io.Discard); err != nil {
+				log.Fatal(err)
+			}
+			res["direct"].put, res["direct"].get = append(res["direct"].put, mbps(tp)), append(res["direct"].get, mbps(time.Since(t0)))
 		}
-		tp := time.Since(t0)
-		t0 = time.Now()
-		byName, err := c.Net.Resolve(ctx, obj.Stores)
-		if err != nil {
-			log.Fatal(err)
-		}
-		if err := storage.Get(ctx, obj, byName, master, io.Discard); err != nil {
-			log.Fatal(err)
-		}
-		res["direct"].put, res["direct"].get = append(res["direct"].put, mbps(tp)), append(res["direct"].get, mbps(time.Since(t0)))
 
 		// client: index + MD5 + pipeline (what `vimana store put/get` does).
-		key := fmt.Sprintf("client-%d", run)
-		t0 = time.Now()
-		if _, err := c.Put(ctx, bucket, key, bytes.NewReader(data), objects.PutOptions{}); err != nil {
-			log.Fatal(err)
+		if want("client") {
+			key := fmt.Sprintf("client-%d", run)
+			t0 := time.Now()
+			if _, err := c.Put(ctx, bucket, key, bytes.NewReader(data), objects.PutOptions{}); err != nil {
+				log.Fatal(err)
+			}
+			tp := time.Since(t0)
+			t0 = time.Now()
+			if _, err := c.Get(ctx, bucket, key, io.Discard, nil); err != nil {
+				log.Fatal(err)
+			}
+			res["client"].put, res["client"].get = append(res["client"].put, mbps(tp)), append(res["client"].get, mbps(time.Since(t0)))
 		}
-		tp = time.Since(t0)
-		t0 = time.Now()
-		if _, err := c.Get(ctx, bucket, key, io.Discard, nil); err != nil {
-			log.Fatal(err)
-		}
-		res["client"].put, res["client"].get = append(res["client"].put, mbps(tp)), append(res["client"].get, mbps(time.Since(t0)))
 
 		// s3: aws-sdk-go-v2 → loopback → versitygw → backend → pipeline.
-		key = fmt.Sprintf("s3-%d", run)
-		t0 = time.Now()
-		if _, err := sc.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(bucket), Key: aws.String(key), Body: bytes.NewReader(data), ContentLength: aws.Int64(int64(size))}); err != nil {
-			log.Fatal(err)
+		if want("s3") {
+			key := fmt.Sprintf("s3-%d", run)
+			t0 := time.Now()
+			if _, err := sc.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(bucket), Key: aws.String(key), Body: bytes.NewReader(data), ContentLength: aws.Int64(int64(size))}); err != nil {
+				log.Fatal(err)
+			}
+			tp := time.Since(t0)
+			t0 = time.Now()
+			out, err := sc.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(bucket), Key: aws.String(key)})
+			if err != nil {
+				log.Fatal(err)
+			}
+			n, err := io.CopyBuffer(struct{ io.Writer }{io.Discard}, out.Body, make([]byte, 1<<20)) // 1 MiB reads, as a client writing a file would
+			out.Body.Close()
+			if err != nil || n != int64(size) {
+				log.Fatalf("s3 get: %d bytes, %v", n, err)
+			}
+			res["s3"].put, res["s3"].get = append(res["s3"].put, mbps(tp)), append(res["s3"].get, mbps(time.Since(t0)))
 		}
-		tp = time.Since(t0)
-		t0 = time.Now()
-		out, err := sc.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(bucket), Key: aws.String(key)})
-		if err != nil {
-			log.Fatal(err)
-		}
-		n, err := io.CopyBuffer(struct{ io.Writer }{io.Discard}, out.Body, make([]byte, 1<<20)) // 1 MiB reads, as a client writing a file would
-		out.Body.Close()
-		if err != nil || n != int64(size) {
-			log.Fatalf("s3 get: %d bytes, %v", n, err)
-		}
-		res["s3"].put, res["s3"].get = append(res["s3"].put, mbps(tp)), append(res["s3"].get, mbps(time.Since(t0)))
 	}
 	med := func(v []float64) float64 {
+		if len(v) == 0 {
+			return math.NaN() // path not run (-only)
+		}
 		s := append([]float64(nil), v...)
 		sort.Float64s(s)
 		return s[len(s)/2]

@@ -187,8 +187,10 @@ func (c *Client) do(req *http.Request, v any, raw *bytes.Buffer) error {
 		return err
 	}
 	if raw != nil {
-		if res.ContentLength > 0 {
-			raw.Grow(int(res.ContentLength))
+		if res.ContentLength > 0 && res.ContentLength <= MaxPiece {
+			// MinRead more: ReadFrom wants that much room to see EOF, and
+			// would otherwise copy the whole piece into a buffer twice the size.
+			raw.Grow(int(res.ContentLength) + bytes.MinRead)
 		}
 		_, err = io.Copy(raw, io.LimitReader(res.Body, MaxPiece+1))
 		return err
