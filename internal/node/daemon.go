@@ -132,7 +132,7 @@ func Run(ctx context.Context, home string, log *slog.Logger, ready func(Endpoint
 			}
 		}
 		if cfg.Storage.Enabled || cfg.Storage.Repair {
-			if storageSide, err = newStorageNode(home, cfg, wk, signer, log); err != nil {
+			if storageSide, err = newStorageNode(home, cfg, wk, signer, reg, log); err != nil {
 				return err
 			}
 		}

@@ -9,6 +9,7 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/vistara-labs/vimana/internal/chain"
 	"github.com/vistara-labs/vimana/internal/hac"
 	"github.com/vistara-labs/vimana/internal/provider"
@@ -33,7 +34,7 @@ type storageNode struct {
 // newStorageNode opens the piece store (when enabled) and builds the
 // repair worker (when configured); signer is the node key's chain signer,
 // shared with the provider agent so their nonces do not collide.
-func newStorageNode(home string, cfg Config, wk *wallet.Key, signer *chain.Signer, log *slog.Logger) (*storageNode, error) {
+func newStorageNode(home string, cfg Config, wk *wallet.Key, signer *chain.Signer, reg prometheus.Registerer, log *slog.Logger) (*storageNode, error) {
 	s := &storageNode{cfg: cfg.Storage, log: log.With("component", "storage"), self: wk.Address()}
 	cc := signer.C
 	s.lookup = piecestore.ChainLookup(cc.Deal, chain.ErrNotFound)
@@ -49,6 +50,9 @@ func newStorageNode(home string, cfg Config, wk *wallet.Key, signer *chain.Signe
 		}
 		s.store = st
 		s.handler = piecestore.Handler(st, piecestore.DealAuthorizer(s.lookup))
+		if reg != nil {
+			s.handler = piecestore.Instrument(reg, st, s.handler)
+		}
 		s.auditor = &provider.Auditor{Addr: wk.Address(), Chain: cc, Submit: signer, Pieces: st, Logger: log}
 	}
 	if cfg.Storage.Repair {

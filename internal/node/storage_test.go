@@ -59,7 +59,7 @@ func TestStorageNodeWiring(t *testing.T) {
 	home := t.TempDir()
 	signer := &chain.Signer{C: &chain.Client{RPC: "http://" + rpc}, Key: nodeKey}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	sn, err := newStorageNode(home, cfg, nodeKey, signer, log)
+	sn, err := newStorageNode(home, cfg, nodeKey, signer, nil, log)
 	if err != nil {
 		t.Fatal(err)
 	}

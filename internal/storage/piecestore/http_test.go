@@ -7,7 +7,10 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/vistara-labs/vimana/internal/storage"
 )
@@ -127,5 +130,65 @@ func TestPipelineOverHTTP(t *testing.T) {
 	out.Reset()
 	if err := storage.Get(ctx, obj, byName, master, &out); err != nil || !bytes.Equal(out.Bytes(), data) {
 		t.Fatalf("get with one store corrupt and one down: %v", err)
+	}
+}
+
+func TestInstrumentedHandler(t *testing.T) {
+	s := openStore(t, t.TempDir(), 1<<20)
+	reg := prometheus.NewRegistry()
+	srv := httptest.NewServer(Instrument(reg, s, Handler(s, nil)))
+	t.Cleanup(srv.Close)
+	c := &Client{URL: srv.URL, Key: testKey(t, 1), Deal: testDeal}
+	data := blob(2*1024+9, 3)
+	id := ID(data)
+	ctx := context.Background()
+	if err := c.Put(ctx, id, data); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Get(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Prove(ctx, id, 1); err != nil {
+		t.Fatal(err)
+	}
+	c.Get(ctx, ID([]byte("absent")))
+	got := map[string]float64{}
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		for _, m := range mf.GetMetric() {
+			name := mf.GetName()
+			for _, l := range m.GetLabel() {
+				name += "," + l.GetName() + "=" + l.GetValue()
+				if strings.Contains(l.GetValue(), id[:16]) {
+					t.Fatalf("a label carries the piece id: %s", name)
+				}
+			}
+			switch {
+			case m.Counter != nil:
+				got[name] = m.Counter.GetValue()
+			case m.Gauge != nil:
+				got[name] = m.Gauge.GetValue()
+			}
+		}
+	}
+	for name, want := range map[string]float64{
+		"vimana_piecestore_requests_total,code=200,op=put":   1,
+		"vimana_piecestore_requests_total,code=200,op=get":   1,
+		"vimana_piecestore_requests_total,code=200,op=proof": 1,
+		"vimana_piecestore_requests_total,code=404,op=get":   1,
+		"vimana_piecestore_pieces":                           1,
+		"vimana_piecestore_used_bytes":                       float64(len(data)),
+		"vimana_piecestore_capacity_bytes":                   1 << 20,
+		"vimana_piecestore_received_bytes_total":             float64(len(data)),
+	} {
+		if got[name] != want {
+			t.Errorf("%s = %v, want %v", name, got[name], want)
+		}
+	}
+	if out := got["vimana_piecestore_served_bytes_total"]; out < float64(len(data)) {
+		t.Errorf("served %v bytes, want at least the piece (%d)", out, len(data))
 	}
 }

@@ -189,6 +189,13 @@ func (s *Store) Usage() (capacity, used uint64) {
 	return s.capacity, s.used
 }
 
+// Pieces is the number of pieces held.
+func (s *Store) Pieces() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.meta)
+}
+
 // Has reports whether the piece is stored.
 func (s *Store) Has(id string) bool {
 	s.mu.Lock()
