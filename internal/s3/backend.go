@@ -37,6 +37,9 @@ type Backend struct {
 	C *objects.Client
 	// Bucket is the config of buckets created through S3.
 	Bucket index.BucketConfig
+	// owner is the gateway's one account (its access key, as versitygw
+	// names bucket owners): the owner of every object and upload listed.
+	owner string
 }
 
 var _ backend.Backend = (*Backend)(nil)

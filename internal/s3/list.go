@@ -30,13 +30,22 @@ func (b *Backend) list(ctx context.Context, bucket string, o index.ListOptions) 
 	return r, err
 }
 
-func contents(es []index.Entry) []s3response.Object {
+// contents lists entries; owner, if set, is each object's Owner (v1
+// always has it, v2 with fetch-owner=true).
+func contents(es []index.Entry, owner *types.Owner) []s3response.Object {
 	out := make([]s3response.Object, 0, len(es))
 	for _, e := range es {
 		out = append(out, s3response.Object{Key: ptr(e.Key), Size: ptr(e.Size), ETag: ptr(quote(e.ETag)),
-			LastModified: ptr(e.Created), StorageClass: types.ObjectStorageClassStandard})
+			LastModified: ptr(e.Created), StorageClass: types.ObjectStorageClassStandard, Owner: owner})
 	}
 	return out
+}
+
+func (b *Backend) ownerOf() *types.Owner {
+	if b.owner == "" {
+		return nil
+	}
+	return &types.Owner{ID: ptr(b.owner)}
 }
 
 func prefixes(ps []string) []types.CommonPrefix {
@@ -56,7 +65,7 @@ func (b *Backend) ListObjects(ctx context.Context, in *s3.ListObjectsInput) (s3r
 	}
 	out := s3response.ListObjectsResult{
 		Name: in.Bucket, Prefix: ptr(o.Prefix), Marker: ptr(o.Marker), MaxKeys: ptr(int32(o.MaxKeys)), Delimiter: in.Delimiter,
-		IsTruncated: ptr(r.Truncated), Contents: contents(r.Objects), CommonPrefixes: prefixes(r.CommonPrefixes),
+		IsTruncated: ptr(r.Truncated), Contents: contents(r.Objects, b.ownerOf()), CommonPrefixes: prefixes(r.CommonPrefixes),
 	}
 	if r.Truncated {
 		out.NextMarker = ptr(r.NextMarker)
@@ -79,10 +88,14 @@ func (b *Backend) ListObjectsV2(ctx context.Context, in *s3.ListObjectsV2Input) 
 	if err != nil {
 		return s3response.ListObjectsV2Result{}, err
 	}
+	var owner *types.Owner
+	if in.FetchOwner != nil && *in.FetchOwner {
+		owner = b.ownerOf()
+	}
 	out := s3response.ListObjectsV2Result{
 		Name: in.Bucket, Prefix: ptr(o.Prefix), StartAfter: in.StartAfter, ContinuationToken: in.ContinuationToken,
 		KeyCount: ptr(int32(len(r.Objects) + len(r.CommonPrefixes))), MaxKeys: ptr(int32(o.MaxKeys)), Delimiter: in.Delimiter,
-		IsTruncated: ptr(r.Truncated), Contents: contents(r.Objects), CommonPrefixes: prefixes(r.CommonPrefixes),
+		IsTruncated: ptr(r.Truncated), Contents: contents(r.Objects, owner), CommonPrefixes: prefixes(r.CommonPrefixes),
 	}
 	if r.Truncated {
 		out.NextContinuationToken = ptr(EncodeToken(r.NextMarker))

@@ -70,6 +70,7 @@ func Serve(ctx context.Context, cfg Config) error {
 	if region == "" {
 		region = "us-east-1"
 	}
+	cfg.Backend.owner = cfg.Creds.AccessKey
 	opts := []s3api.Option{s3api.WithRoute(fiber.MethodGet, GrantPath+":token", cfg.grantHandler)}
 	if cfg.Ready != nil {
 		opts = append(opts, s3api.WithOnListen(func() { cfg.Ready(addr) }))
