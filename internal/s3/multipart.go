@@ -102,6 +102,10 @@ func (b *Backend) ListParts(ctx context.Context, in *s3.ListPartsInput) (s3respo
 // initiation), prefix and delimiter, key-marker/upload-id-marker paging,
 // max-uploads (default and cap 1000).
 func (b *Backend) ListMultipartUploads(ctx context.Context, in *s3.ListMultipartUploadsInput) (s3response.ListMultipartUploadsResult, error) {
+	enc, err := encodingType(ctx)
+	if err != nil {
+		return s3response.ListMultipartUploadsResult{}, err
+	}
 	bucket := str(in.Bucket)
 	o := index.UploadListOptions{Prefix: str(in.Prefix), Delimiter: str(in.Delimiter), KeyMarker: str(in.KeyMarker),
 		UploadIDMarker: str(in.UploadIdMarker), MaxUploads: maxKeys(in.MaxUploads)}
@@ -121,6 +125,16 @@ func (b *Backend) ListMultipartUploads(ctx context.Context, in *s3.ListMultipart
 	}
 	for _, p := range r.CommonPrefixes {
 		out.CommonPrefixes = append(out.CommonPrefixes, s3response.CommonPrefix{Prefix: p})
+	}
+	if enc {
+		out.EncodingType = string(types.EncodingTypeUrl)
+		encodeAll(&out.Prefix, &out.Delimiter, &out.KeyMarker, &out.NextKeyMarker)
+		for i := range out.Uploads {
+			encodeAll(&out.Uploads[i].Key)
+		}
+		for i := range out.CommonPrefixes {
+			encodeAll(&out.CommonPrefixes[i].Prefix)
+		}
 	}
 	return out, nil
 }

@@ -2,12 +2,14 @@ package s3
 
 import (
 	"context"
+	"net/url"
 	"slices"
 	"strings"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/minio/minio-go/v7"
 )
 
@@ -207,5 +209,58 @@ func TestS3ListObjectsParams(t *testing.T) {
 	}
 	if !slices.Equal(got, []string{"c/d", "e"}) {
 		t.Fatalf("minio start-after b: %q", got)
+	}
+}
+
+// encoding-type=url encodes keys, prefixes and markers (a control
+// character survives the XML); other encodings are refused.
+func TestS3ListEncodingType(t *testing.T) {
+	ctx := context.Background()
+	c := awsClient(t, gwCreds.SecretKey)
+	const bucket = "list-encoding"
+	mkBucket(t, c, bucket)
+	keys := []string{"a b/c+d", "ctl\x01x", "é/%41"} // byte order
+	for _, k := range keys {
+		if _, err := c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(bucket), Key: aws.String(k), Body: strings.NewReader(k)}); err != nil {
+			t.Fatal(k, err)
+		}
+		if _, err := c.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{Bucket: aws.String(bucket), Key: aws.String(k)}); err != nil {
+			t.Fatal(k, err)
+		}
+	}
+	decode := func(s *string) string {
+		t.Helper()
+		d, err := url.QueryUnescape(aws.ToString(s))
+		if err != nil {
+			t.Fatalf("%q: %v", aws.ToString(s), err)
+		}
+		return d
+	}
+	v2, err := c.ListObjectsV2(ctx, &s3.ListObjectsV2Input{Bucket: aws.String(bucket), EncodingType: types.EncodingTypeUrl})
+	if err != nil || v2.EncodingType != types.EncodingTypeUrl || len(v2.Contents) != 3 || *v2.Contents[0].Key != "a+b/c%2Bd" {
+		t.Fatalf("v2: %v %+v", err, v2)
+	}
+	for i, o := range v2.Contents {
+		if decode(o.Key) != keys[i] {
+			t.Fatalf("v2 key %d: %q", i, *o.Key)
+		}
+	}
+	v1, err := c.ListObjects(ctx, &s3.ListObjectsInput{Bucket: aws.String(bucket), EncodingType: types.EncodingTypeUrl,
+		Prefix: aws.String("é"), Delimiter: aws.String("/")})
+	if err != nil || v1.EncodingType != types.EncodingTypeUrl || len(v1.CommonPrefixes) != 1 ||
+		decode(v1.CommonPrefixes[0].Prefix) != "é/" || decode(v1.Prefix) != "é" {
+		t.Fatalf("v1: %v %+v", err, v1)
+	}
+	mu, err := c.ListMultipartUploads(ctx, &s3.ListMultipartUploadsInput{Bucket: aws.String(bucket), EncodingType: types.EncodingTypeUrl})
+	if err != nil || mu.EncodingType != types.EncodingTypeUrl || len(mu.Uploads) != 3 || decode(mu.Uploads[1].Key) != keys[1] {
+		t.Fatalf("uploads: %v %+v", err, mu)
+	}
+	// Without encoding the control character cannot cross XML 1.0.
+	plain, err := c.ListObjectsV2(ctx, &s3.ListObjectsV2Input{Bucket: aws.String(bucket)})
+	if err != nil || plain.EncodingType != "" || *plain.Contents[0].Key != keys[0] {
+		t.Fatalf("plain: %v %+v", err, plain)
+	}
+	if _, err := c.ListObjectsV2(ctx, &s3.ListObjectsV2Input{Bucket: aws.String(bucket), EncodingType: "base64"}); apiCode(err) != "InvalidArgument" {
+		t.Fatalf("encoding-type base64: %v", err)
 	}
 }
