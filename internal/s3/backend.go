@@ -267,7 +267,8 @@ func (b *Backend) GetObject(ctx context.Context, in *s3.GetObjectInput) (*s3.Get
 	if err != nil {
 		return nil, err
 	}
-	bd := &body{read: func(ctx context.Context, w io.Writer) error { return b.C.ReadRange(ctx, e, w, off, n, nil) }}
+	bucket := strings.Clone(str(in.Bucket)) // the body is read after the handler returns
+	bd := &body{read: func(ctx context.Context, w io.Writer) error { return b.C.ReadRange(ctx, bucket, e, w, off, n, nil) }}
 	out := &s3.GetObjectOutput{
 		Body: bd, ContentLength: ptr(n), ContentType: nonEmpty(e.ContentType),
 		ETag: ptr(quote(e.ETag)), LastModified: ptr(e.Created), Metadata: e.Metadata, AcceptRanges: ptr("bytes"),

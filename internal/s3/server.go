@@ -128,6 +128,6 @@ func (cfg *Config) grantHandler(c fiber.Ctx) error {
 		c.Set(fiber.HeaderContentType, e.ContentType)
 	}
 	c.Set(fiber.HeaderETag, quote(e.ETag))
-	c.RequestCtx().SetBodyStream(&body{read: func(ctx context.Context, w io.Writer) error { return b.C.ReadRange(ctx, e, w, 0, -1, nil) }}, int(e.Size))
+	c.RequestCtx().SetBodyStream(&body{read: func(ctx context.Context, w io.Writer) error { return b.C.ReadRange(ctx, g.Bucket, e, w, 0, -1, nil) }}, int(e.Size))
 	return nil
 }
