@@ -298,19 +298,33 @@ func (d deadStore) Get(context.Context, string) ([]byte, error) {
 	return nil, errors.New("dead")
 }
 
+// failingIndex is an index store whose writes fail while fail is set.
+type failingIndex struct {
+	index.Store
+	fail atomic.Bool
+}
+
+func (f *failingIndex) Write(ctx context.Context, name string, data []byte) error {
+	if f.fail.Load() {
+		return errors.New("index store down")
+	}
+	return f.Store.Write(ctx, name, data)
+}
+
 // TestStoreObjectsLocateAfterRepair: the entry records the deal; a read
 // that finds too few pieces where the entry says asks the Locator (once
 // for the part, not per segment), reads from where the pieces are now
 // and writes that back into the entry, so the next read asks no one and
-// makes no request to the dead stores. An entry overwritten meanwhile is
-// never clobbered by a write-back.
+// makes no request to the dead stores. A write-back that fails leaves the
+// read successful; an entry overwritten meanwhile is never clobbered.
 func TestStoreObjectsLocateAfterRepair(t *testing.T) {
 	local, err := NewLocalNetwork(t.TempDir(), 6)
 	if err != nil {
 		t.Fatal(err)
 	}
 	net := &movingNet{StaticNetwork: local}
-	ix, err := index.New(&index.DirStore{Dir: t.TempDir()}, bytes.Repeat([]byte{4}, 32))
+	ixStore := &failingIndex{Store: &index.DirStore{Dir: t.TempDir()}}
+	ix, err := index.New(ixStore, bytes.Repeat([]byte{4}, 32))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -353,7 +367,18 @@ func TestStoreObjectsLocateAfterRepair(t *testing.T) {
 		stores = append(stores, spare, deadStore{name: local.Stores[i].Name(), gets: &gets})
 	}
 	net.Stores = stores
+	// With the index unwritable the read succeeds; the write-back warns.
+	ixStore.fail.Store(true)
 	var got bytes.Buffer
+	if _, err := c.Get(ctx, "bkt", "obj", &got, nil); err != nil || !bytes.Equal(got.Bytes(), want) {
+		t.Fatalf("read after repair, index unwritable: %v", err)
+	}
+	if len(warned) != 1 || net.located != 1 {
+		t.Fatalf("failed write-back: %d warnings %v, Locator asked %d times", len(warned), warned, net.located)
+	}
+	ixStore.fail.Store(false)
+	warned, net.located = nil, 0
+	got.Reset()
 	if _, err := c.Get(ctx, "bkt", "obj", &got, nil); err != nil || !bytes.Equal(got.Bytes(), want) {
 		t.Fatalf("read after repair: %v", err)
 	}
