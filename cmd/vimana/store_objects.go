@@ -187,7 +187,7 @@ func newStoreGetCmd() *cobra.Command {
 			}
 			t0 := time.Now()
 			pr := newProgress(cmd.ErrOrStderr(), "get", bucket+"/"+key, e.Size, quiet)
-			err = c.ReadRange(cmd.Context(), e, w, 0, -1, pr.update)
+			err = c.ReadRange(cmd.Context(), bucket, e, w, 0, -1, pr.update)
 			pr.done(err)
 			if err != nil {
 				if tmp != nil {

@@ -37,6 +37,9 @@ type Backend struct {
 	C *objects.Client
 	// Bucket is the config of buckets created through S3.
 	Bucket index.BucketConfig
+	// owner is the gateway's one account (its access key, as versitygw
+	// names bucket owners): the owner of every object and upload listed.
+	owner string
 }
 
 var _ backend.Backend = (*Backend)(nil)
@@ -264,7 +267,8 @@ func (b *Backend) GetObject(ctx context.Context, in *s3.GetObjectInput) (*s3.Get
 	if err != nil {
 		return nil, err
 	}
-	bd := &body{read: func(ctx context.Context, w io.Writer) error { return b.C.ReadRange(ctx, e, w, off, n, nil) }}
+	bucket := strings.Clone(str(in.Bucket)) // the body is read after the handler returns
+	bd := &body{read: func(ctx context.Context, w io.Writer) error { return b.C.ReadRange(ctx, bucket, e, w, off, n, nil) }}
 	out := &s3.GetObjectOutput{
 		Body: bd, ContentLength: ptr(n), ContentType: nonEmpty(e.ContentType),
 		ETag: ptr(quote(e.ETag)), LastModified: ptr(e.Created), Metadata: e.Metadata, AcceptRanges: ptr("bytes"),

@@ -30,13 +30,22 @@ func (b *Backend) list(ctx context.Context, bucket string, o index.ListOptions) 
 	return r, err
 }
 
-func contents(es []index.Entry) []s3response.Object {
+// contents lists entries; owner, if set, is each object's Owner (v1
+// always has it, v2 with fetch-owner=true).
+func contents(es []index.Entry, owner *types.Owner) []s3response.Object {
 	out := make([]s3response.Object, 0, len(es))
 	for _, e := range es {
 		out = append(out, s3response.Object{Key: ptr(e.Key), Size: ptr(e.Size), ETag: ptr(quote(e.ETag)),
-			LastModified: ptr(e.Created), StorageClass: types.ObjectStorageClassStandard})
+			LastModified: ptr(e.Created), StorageClass: types.ObjectStorageClassStandard, Owner: owner})
 	}
 	return out
+}
+
+func (b *Backend) ownerOf() *types.Owner {
+	if b.owner == "" {
+		return nil
+	}
+	return &types.Owner{ID: ptr(b.owner)}
 }
 
 func prefixes(ps []string) []types.CommonPrefix {
@@ -49,24 +58,47 @@ func prefixes(ps []string) []types.CommonPrefix {
 
 // ListObjects implements backend.Backend (v1: marker paging).
 func (b *Backend) ListObjects(ctx context.Context, in *s3.ListObjectsInput) (s3response.ListObjectsResult, error) {
+	enc, err := encodingType(ctx)
+	if err != nil {
+		return s3response.ListObjectsResult{}, err
+	}
 	o := index.ListOptions{Prefix: str(in.Prefix), Delimiter: str(in.Delimiter), Marker: str(in.Marker), MaxKeys: maxKeys(in.MaxKeys)}
 	r, err := b.list(ctx, str(in.Bucket), o)
 	if err != nil {
 		return s3response.ListObjectsResult{}, err
 	}
 	out := s3response.ListObjectsResult{
-		Name: in.Bucket, Prefix: ptr(o.Prefix), Marker: ptr(o.Marker), MaxKeys: ptr(int32(o.MaxKeys)), Delimiter: in.Delimiter,
-		IsTruncated: ptr(r.Truncated), Contents: contents(r.Objects), CommonPrefixes: prefixes(r.CommonPrefixes),
+		Name: in.Bucket, Prefix: ptr(o.Prefix), Marker: ptr(o.Marker), MaxKeys: ptr(int32(o.MaxKeys)), Delimiter: ptr(o.Delimiter),
+		IsTruncated: ptr(r.Truncated), Contents: contents(r.Objects, b.ownerOf()), CommonPrefixes: prefixes(r.CommonPrefixes),
 	}
 	if r.Truncated {
 		out.NextMarker = ptr(r.NextMarker)
 	}
+	if enc {
+		out.EncodingType = types.EncodingTypeUrl
+		encodeAll(out.Prefix, out.Marker, out.Delimiter, out.NextMarker)
+		encodeListed(out.Contents, out.CommonPrefixes)
+	}
 	return out, nil
+}
+
+// encodeListed url-encodes listed keys and common prefixes in place.
+func encodeListed(objs []s3response.Object, cps []types.CommonPrefix) {
+	for _, o := range objs {
+		encodeAll(o.Key)
+	}
+	for _, cp := range cps {
+		encodeAll(cp.Prefix)
+	}
 }
 
 // ListObjectsV2 implements backend.Backend: the continuation token is
 // the base64url of the last key or common prefix returned.
 func (b *Backend) ListObjectsV2(ctx context.Context, in *s3.ListObjectsV2Input) (s3response.ListObjectsV2Result, error) {
+	enc, err := encodingType(ctx)
+	if err != nil {
+		return s3response.ListObjectsV2Result{}, err
+	}
 	o := index.ListOptions{Prefix: str(in.Prefix), Delimiter: str(in.Delimiter), Marker: str(in.StartAfter), MaxKeys: maxKeys(in.MaxKeys)}
 	if tok := str(in.ContinuationToken); tok != "" {
 		m, err := DecodeToken(tok)
@@ -79,13 +111,22 @@ func (b *Backend) ListObjectsV2(ctx context.Context, in *s3.ListObjectsV2Input) 
 	if err != nil {
 		return s3response.ListObjectsV2Result{}, err
 	}
+	var owner *types.Owner
+	if in.FetchOwner != nil && *in.FetchOwner {
+		owner = b.ownerOf()
+	}
 	out := s3response.ListObjectsV2Result{
-		Name: in.Bucket, Prefix: ptr(o.Prefix), StartAfter: in.StartAfter, ContinuationToken: in.ContinuationToken,
-		KeyCount: ptr(int32(len(r.Objects) + len(r.CommonPrefixes))), MaxKeys: ptr(int32(o.MaxKeys)), Delimiter: in.Delimiter,
-		IsTruncated: ptr(r.Truncated), Contents: contents(r.Objects), CommonPrefixes: prefixes(r.CommonPrefixes),
+		Name: in.Bucket, Prefix: ptr(o.Prefix), StartAfter: ptr(str(in.StartAfter)), ContinuationToken: in.ContinuationToken,
+		KeyCount: ptr(int32(len(r.Objects) + len(r.CommonPrefixes))), MaxKeys: ptr(int32(o.MaxKeys)), Delimiter: ptr(o.Delimiter),
+		IsTruncated: ptr(r.Truncated), Contents: contents(r.Objects, owner), CommonPrefixes: prefixes(r.CommonPrefixes),
 	}
 	if r.Truncated {
 		out.NextContinuationToken = ptr(EncodeToken(r.NextMarker))
+	}
+	if enc {
+		out.EncodingType = types.EncodingTypeUrl
+		encodeAll(out.Prefix, out.StartAfter, out.Delimiter)
+		encodeListed(out.Contents, out.CommonPrefixes)
 	}
 	return out, nil
 }

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/versity/versitygw/s3err"
 	"github.com/versity/versitygw/s3response"
 	"github.com/vistara-labs/vimana/internal/storage/index"
@@ -72,7 +73,8 @@ func (b *Backend) AbortMultipartUpload(ctx context.Context, in *s3.AbortMultipar
 	return nil
 }
 
-// ListParts implements backend.Backend.
+// ListParts implements backend.Backend: parts above part-number-marker,
+// at most max-parts (default and cap 1000).
 func (b *Backend) ListParts(ctx context.Context, in *s3.ListPartsInput) (s3response.ListPartsResult, error) {
 	bucket := str(in.Bucket)
 	u, err := b.C.Index.GetUpload(ctx, bucket, str(in.UploadId))
@@ -85,37 +87,54 @@ func (b *Backend) ListParts(ctx context.Context, in *s3.ListPartsInput) (s3respo
 			return s3response.ListPartsResult{}, s3err.GetAPIError(s3err.ErrInvalidRequest)
 		}
 	}
-	limit := 1000
-	if in.MaxParts != nil && *in.MaxParts >= 0 {
-		limit = int(min(*in.MaxParts, 1000))
-	}
-	out := s3response.ListPartsResult{Bucket: bucket, Key: u.Key, UploadID: u.ID, PartNumberMarker: marker, MaxParts: limit}
-	for _, p := range u.Parts {
-		if p.Number <= marker {
-			continue
-		}
-		if len(out.Parts) == limit {
-			out.IsTruncated = true
-			break
-		}
+	limit := maxKeys(in.MaxParts)
+	r := index.ListParts(u.Parts, marker, limit)
+	out := s3response.ListPartsResult{Bucket: bucket, Key: u.Key, UploadID: u.ID, PartNumberMarker: marker, MaxParts: limit,
+		IsTruncated: r.Truncated, NextPartNumberMarker: r.NextPartMarker, StorageClass: types.StorageClassStandard,
+		Initiator: s3response.Initiator{ID: b.owner}, Owner: s3response.Owner{ID: b.owner}}
+	for _, p := range r.Parts {
 		out.Parts = append(out.Parts, s3response.Part{PartNumber: p.Number, LastModified: p.Modified, ETag: quote(p.ETag), Size: p.Size})
-		out.NextPartNumberMarker = p.Number
 	}
 	return out, nil
 }
 
-// ListMultipartUploads implements backend.Backend (no paging: one page).
+// ListMultipartUploads implements backend.Backend: S3's order (key, then
+// initiation), prefix and delimiter, key-marker/upload-id-marker paging,
+// max-uploads (default and cap 1000).
 func (b *Backend) ListMultipartUploads(ctx context.Context, in *s3.ListMultipartUploadsInput) (s3response.ListMultipartUploadsResult, error) {
+	enc, err := encodingType(ctx)
+	if err != nil {
+		return s3response.ListMultipartUploadsResult{}, err
+	}
 	bucket := str(in.Bucket)
-	us, err := b.C.Index.Uploads(ctx, bucket, str(in.Prefix))
+	o := index.UploadListOptions{Prefix: str(in.Prefix), Delimiter: str(in.Delimiter), KeyMarker: str(in.KeyMarker),
+		UploadIDMarker: str(in.UploadIdMarker), MaxUploads: maxKeys(in.MaxUploads)}
+	r, err := b.C.Index.ListUploads(ctx, bucket, o)
 	if errors.Is(err, index.ErrNotFound) {
 		return s3response.ListMultipartUploadsResult{}, s3err.GetAPIError(s3err.ErrNoSuchBucket)
 	} else if err != nil {
 		return s3response.ListMultipartUploadsResult{}, err
 	}
-	out := s3response.ListMultipartUploadsResult{Bucket: bucket, Prefix: str(in.Prefix), MaxUploads: 1000}
-	for _, u := range us {
-		out.Uploads = append(out.Uploads, s3response.Upload{Key: u.Key, UploadID: u.ID, Initiated: u.Created})
+	out := s3response.ListMultipartUploadsResult{Bucket: bucket, Prefix: o.Prefix, Delimiter: o.Delimiter, KeyMarker: o.KeyMarker,
+		UploadIDMarker: o.UploadIDMarker, MaxUploads: o.MaxUploads, IsTruncated: r.Truncated,
+		NextKeyMarker: r.NextKeyMarker, NextUploadIDMarker: r.NextUploadIDMarker}
+	owner := s3response.Owner{ID: b.owner}
+	for _, u := range r.Uploads {
+		out.Uploads = append(out.Uploads, s3response.Upload{Key: u.Key, UploadID: u.ID, Initiated: u.Created,
+			Initiator: s3response.Initiator{ID: b.owner}, Owner: owner, StorageClass: types.StorageClassStandard})
+	}
+	for _, p := range r.CommonPrefixes {
+		out.CommonPrefixes = append(out.CommonPrefixes, s3response.CommonPrefix{Prefix: p})
+	}
+	if enc {
+		out.EncodingType = string(types.EncodingTypeUrl)
+		encodeAll(&out.Prefix, &out.Delimiter, &out.KeyMarker, &out.NextKeyMarker)
+		for i := range out.Uploads {
+			encodeAll(&out.Uploads[i].Key)
+		}
+		for i := range out.CommonPrefixes {
+			encodeAll(&out.CommonPrefixes[i].Prefix)
+		}
 	}
 	return out, nil
 }

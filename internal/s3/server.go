@@ -70,6 +70,7 @@ func Serve(ctx context.Context, cfg Config) error {
 	if region == "" {
 		region = "us-east-1"
 	}
+	cfg.Backend.owner = cfg.Creds.AccessKey
 	opts := []s3api.Option{s3api.WithRoute(fiber.MethodGet, GrantPath+":token", cfg.grantHandler)}
 	if cfg.Ready != nil {
 		opts = append(opts, s3api.WithOnListen(func() { cfg.Ready(addr) }))
@@ -127,6 +128,6 @@ func (cfg *Config) grantHandler(c fiber.Ctx) error {
 		c.Set(fiber.HeaderContentType, e.ContentType)
 	}
 	c.Set(fiber.HeaderETag, quote(e.ETag))
-	c.RequestCtx().SetBodyStream(&body{read: func(ctx context.Context, w io.Writer) error { return b.C.ReadRange(ctx, e, w, 0, -1, nil) }}, int(e.Size))
+	c.RequestCtx().SetBodyStream(&body{read: func(ctx context.Context, w io.Writer) error { return b.C.ReadRange(ctx, g.Bucket, e, w, 0, -1, nil) }}, int(e.Size))
 	return nil
 }

@@ -3,6 +3,7 @@ package index
 import (
 	"context"
 	"crypto/rand"
+	"encoding/binary"
 	"encoding/hex"
 	"fmt"
 	"slices"
@@ -22,8 +23,12 @@ func (ix *Index) CreateUpload(ctx context.Context, bucket string, u Upload) (str
 	if !ValidKey(u.Key) {
 		return "", fmt.Errorf("%w: object key %q", ErrInvalid, u.Key)
 	}
+	// The id is the initiation time then 8 random bytes: S3 lists a key's
+	// uploads by initiation time and pages them by id (upload-id-marker),
+	// and with this id both orders are one.
 	var b [16]byte
-	if _, err := rand.Read(b[:]); err != nil {
+	binary.BigEndian.PutUint64(b[:8], uint64(u.Created.UnixNano()))
+	if _, err := rand.Read(b[8:]); err != nil {
 		return "", err
 	}
 	u.ID, u.Parts = hex.EncodeToString(b[:]), nil
@@ -77,7 +82,8 @@ func (ix *Index) GetUpload(ctx context.Context, bucket, uploadID string) (*Uploa
 	return &u, nil
 }
 
-// Uploads lists pending uploads whose key has prefix, sorted by key then id.
+// Uploads lists pending uploads whose key has prefix, sorted by key then
+// id (all of them: ListUploads pages).
 func (ix *Index) Uploads(ctx context.Context, bucket, prefix string) ([]Upload, error) {
 	d, err := ix.view(ctx, bucket)
 	if err != nil {

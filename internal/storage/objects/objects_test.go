@@ -9,7 +9,9 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -68,7 +70,7 @@ func TestStoreObjectsRoundTripAndRanges(t *testing.T) {
 				continue
 			}
 			got.Reset()
-			if err := c.ReadRange(ctx, e, &got, r[0], r[1], nil); err != nil {
+			if err := c.ReadRange(ctx, "bkt", e, &got, r[0], r[1], nil); err != nil {
 				t.Fatalf("%d range %v: %v", n, r, err)
 			}
 			end := int64(n)
@@ -112,7 +114,7 @@ func TestStoreObjectsMultipartAndCopy(t *testing.T) {
 	}
 	want := append(append([]byte{}, p1...), p2...)
 	var got bytes.Buffer
-	if err := c.ReadRange(ctx, e, &got, 8000, 3000, nil); err != nil || !bytes.Equal(got.Bytes(), want[8000:11000]) {
+	if err := c.ReadRange(ctx, "bkt", e, &got, 8000, 3000, nil); err != nil || !bytes.Equal(got.Bytes(), want[8000:11000]) {
 		t.Fatalf("range across parts: %v", err)
 	}
 	if len(e.ETag) < 3 || e.ETag[len(e.ETag)-2:] != "-2" {
@@ -238,14 +240,14 @@ func TestStoreObjectsReadFailsCleanly(t *testing.T) {
 		t.Fatal(err)
 	}
 	// A writer that fails stops the read.
-	if err := c.ReadRange(ctx, e, failingWriter{}, 0, -1, nil); err == nil || !strings.Contains(err.Error(), "pipe closed") {
+	if err := c.ReadRange(ctx, "bkt", e, failingWriter{}, 0, -1, nil); err == nil || !strings.Contains(err.Error(), "pipe closed") {
 		t.Fatalf("write error: %v", err)
 	}
 	// Lose 3 of 6 stores (4+2 survives 2): every segment is unreadable.
 	net := c.Net.(*StaticNetwork)
 	net.Stores = net.Stores[3:]
 	var got bytes.Buffer
-	if err := c.ReadRange(ctx, e, &got, 0, -1, nil); !errors.Is(err, storage.ErrUnavailable) {
+	if err := c.ReadRange(ctx, "bkt", e, &got, 0, -1, nil); !errors.Is(err, storage.ErrUnavailable) {
 		t.Fatalf("3 stores lost: %v", err)
 	}
 }
@@ -280,16 +282,49 @@ func (m *movingNet) Locate(_ context.Context, obj *storage.Object) (*storage.Obj
 	return &out, nil
 }
 
+// deadStore is a provider that went away but still resolves: every Get
+// fails, and is counted.
+type deadStore struct {
+	name string
+	gets *atomic.Int32
+}
+
+func (d deadStore) Name() string { return d.name }
+func (d deadStore) Put(context.Context, string, []byte) error {
+	return errors.New("dead")
+}
+func (d deadStore) Get(context.Context, string) ([]byte, error) {
+	d.gets.Add(1)
+	return nil, errors.New("dead")
+}
+
+// failingIndex is an index store whose writes fail while fail is set.
+type failingIndex struct {
+	index.Store
+	fail atomic.Bool
+}
+
+func (f *failingIndex) Write(ctx context.Context, name string, data []byte) error {
+	if f.fail.Load() {
+		return errors.New("index store down")
+	}
+	return f.Store.Write(ctx, name, data)
+}
+
 // TestStoreObjectsLocateAfterRepair: the entry records the deal; a read
-// that finds too few pieces where the entry says asks the Locator and
-// reads from where the pieces are now.
+// that finds too few pieces where the entry says asks the Locator (once
+// for the part, not per segment), reads from where the pieces are now
+// and writes that back into the entry, so the next read asks no one and
+// makes no request to the dead stores. A write-back that fails leaves the
+// read successful; an entry overwritten meanwhile is never clobbered.
 func TestStoreObjectsLocateAfterRepair(t *testing.T) {
 	local, err := NewLocalNetwork(t.TempDir(), 6)
 	if err != nil {
 		t.Fatal(err)
 	}
 	net := &movingNet{StaticNetwork: local}
-	ix, err := index.New(&index.DirStore{Dir: t.TempDir()}, bytes.Repeat([]byte{4}, 32))
+	ixStore := &failingIndex{Store: &index.DirStore{Dir: t.TempDir()}}
+	ix, err := index.New(ixStore, bytes.Repeat([]byte{4}, 32))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -297,11 +332,13 @@ func TestStoreObjectsLocateAfterRepair(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	var warned []error
+	c.Warn = func(err error) { warned = append(warned, err) }
 	p := storage.Params{K: 4, M: 2, SegmentSize: storage.LeafSize}
 	if err := c.CreateBucket(ctx, "bkt", index.BucketConfig{Params: p}); err != nil {
 		t.Fatal(err)
 	}
-	want := data(3*4096 + 9)
+	want := data(3*4096 + 9) // 4 segments
 	e, err := c.Put(ctx, "bkt", "obj", bytes.NewReader(want), PutOptions{})
 	if err != nil {
 		t.Fatal(err)
@@ -309,22 +346,90 @@ func TestStoreObjectsLocateAfterRepair(t *testing.T) {
 	if e.Parts[0].Deal != "deal-1" {
 		t.Fatalf("deal not recorded: %q", e.Parts[0].Deal)
 	}
-	// "Repair" local-0's pieces onto a spare, then lose local-0..2.
-	spare := &storage.DirStore{Label: "spare", Dir: t.TempDir()}
-	for _, seg := range e.Parts[0].Segments {
-		for _, pc := range seg.Pieces {
-			if b, err := local.Stores[0].Get(ctx, pc.ID); err == nil {
-				spare.Put(ctx, pc.ID, b)
+	if _, err := c.Copy(ctx, "bkt", "obj", "bkt", "copy", CopyOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	// "Repair" local-0..2's pieces onto spares; local-0..2 then die (still
+	// resolvable, so a request to them is counted).
+	var gets atomic.Int32
+	net.moved = map[string]string{}
+	stores := local.Stores[3:]
+	for i := range 3 {
+		spare := &storage.DirStore{Label: fmt.Sprintf("spare-%d", i), Dir: t.TempDir()}
+		for _, seg := range e.Parts[0].Segments {
+			for _, pc := range seg.Pieces {
+				if b, err := local.Stores[i].Get(ctx, pc.ID); err == nil {
+					spare.Put(ctx, pc.ID, b)
+				}
 			}
 		}
+		net.moved[local.Stores[i].Name()] = spare.Label
+		stores = append(stores, spare, deadStore{name: local.Stores[i].Name(), gets: &gets})
 	}
-	net.moved = map[string]string{"local-0": "spare"}
-	net.Stores = append(local.Stores[3:], spare)
+	net.Stores = stores
+	// With the index unwritable the read succeeds; the write-back warns.
+	ixStore.fail.Store(true)
 	var got bytes.Buffer
+	if _, err := c.Get(ctx, "bkt", "obj", &got, nil); err != nil || !bytes.Equal(got.Bytes(), want) {
+		t.Fatalf("read after repair, index unwritable: %v", err)
+	}
+	if len(warned) != 1 || net.located != 1 {
+		t.Fatalf("failed write-back: %d warnings %v, Locator asked %d times", len(warned), warned, net.located)
+	}
+	ixStore.fail.Store(false)
+	warned, net.located = nil, 0
+	got.Reset()
 	if _, err := c.Get(ctx, "bkt", "obj", &got, nil); err != nil || !bytes.Equal(got.Bytes(), want) {
 		t.Fatalf("read after repair: %v", err)
 	}
-	if net.located == 0 {
-		t.Fatal("Locator not asked")
+	if net.located != 1 || gets.Load() == 0 {
+		t.Fatalf("first read: Locator asked %d times (want once for the part), %d requests to dead stores", net.located, gets.Load())
+	}
+	now, err := c.Stat(ctx, "bkt", "obj")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range now.Parts[0].Stores {
+		if strings.HasPrefix(name, "local-") && name < "local-3" {
+			t.Fatalf("entry still names %s: %v", name, now.Parts[0].Stores)
+		}
+	}
+	if now.ETag != e.ETag || !now.Created.Equal(e.Created) || now.Parts[0].Deal != e.Parts[0].Deal {
+		t.Fatalf("write-back changed more than the placement: %+v", now)
+	}
+	// The second read goes straight to the new stores.
+	gets.Store(0)
+	got.Reset()
+	if _, err := c.Get(ctx, "bkt", "obj", &got, nil); err != nil || !bytes.Equal(got.Bytes(), want) {
+		t.Fatalf("second read: %v", err)
+	}
+	if net.located != 1 || gets.Load() != 0 {
+		t.Fatalf("second read: Locator asked %d times in all, %d requests to dead stores", net.located, gets.Load())
+	}
+	// The copy shares the pieces but has its own entry: its first read
+	// relocates it too. A read of it that started before an overwrite
+	// succeeds but leaves the new entry alone.
+	old, err := c.Stat(ctx, "bkt", "copy")
+	if err != nil {
+		t.Fatal(err)
+	}
+	net.Stores = append(slices.Clone(stores), local.Stores[:3]...) // new puts land anywhere
+	over, err := c.Put(ctx, "bkt", "copy", bytes.NewReader([]byte("new")), PutOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	net.Stores = stores
+	got.Reset()
+	if err := c.ReadRange(ctx, "bkt", old, &got, 0, -1, nil); err != nil || !bytes.Equal(got.Bytes(), want) {
+		t.Fatalf("read of the replaced copy: %v", err)
+	}
+	if net.located != 2 {
+		t.Fatalf("Locator asked %d times", net.located)
+	}
+	if cur, err := c.Stat(ctx, "bkt", "copy"); err != nil || cur.ETag != over.ETag || cur.Size != 3 || !slices.Equal(cur.Parts[0].Stores, over.Parts[0].Stores) {
+		t.Fatalf("overwrite clobbered by a write-back: %v %+v", err, cur)
+	}
+	if len(warned) != 0 {
+		t.Fatalf("warnings: %v", warned)
 	}
 }
