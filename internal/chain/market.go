@@ -183,6 +183,9 @@ type TxResult struct {
 // WaitTx waits until the transaction with hash is in a block and returns
 // its result (CometBFT's tx index must be on, as it is by default).
 func (c *Client) WaitTx(ctx context.Context, hash []byte) (TxResult, error) {
+	// Poll often for the first second (a block is usually a few hundred
+	// ms away, and every caller waits on this), then every 100 ms.
+	start := time.Now()
 	for {
 		var r struct {
 			Height   int64 `json:"height,string"`
@@ -198,9 +201,16 @@ func (c *Client) WaitTx(ctx context.Context, hash []byte) (TxResult, error) {
 		select {
 		case <-ctx.Done():
 			return TxResult{}, fmt.Errorf("transaction %X not committed: %w (last: %v)", hash, ctx.Err(), err)
-		case <-time.After(100 * time.Millisecond):
+		case <-time.After(waitTxPoll(time.Since(start))):
 		}
 	}
+}
+
+func waitTxPoll(waited time.Duration) time.Duration {
+	if waited < time.Second {
+		return 20 * time.Millisecond
+	}
+	return 100 * time.Millisecond
 }
 
 // SubmitAndWait submits msg and waits for its block; a message the block
