@@ -118,20 +118,26 @@ func groupNode(data []byte, g uint64) guts.Node {
 	return guts.CompressBuffer(&buf, len(data), &guts.IV, counter, 0)
 }
 
-// merge pairs neighbours level by level, promoting an odd last node, down
-// to the top node (len(cvs) ≥ 2).
+// up is the next level of the tree above level: neighbours paired into
+// their parents' chaining values, an odd last node promoted. It reuses
+// level's array.
+func up(level []cv) []cv {
+	next := level[:0]
+	for i := 0; i < len(level); i += 2 {
+		if i+1 == len(level) {
+			next = append(next, level[i])
+			continue
+		}
+		next = append(next, guts.ChainingValue(parent(level[i], level[i+1])))
+	}
+	return next
+}
+
+// merge reduces cvs level by level to the top node (len(cvs) ≥ 2).
 func merge(cvs []cv) guts.Node {
 	level := append([]cv(nil), cvs...)
 	for len(level) > 2 {
-		next := level[:0]
-		for i := 0; i < len(level); i += 2 {
-			if i+1 == len(level) {
-				next = append(next, level[i])
-				continue
-			}
-			next = append(next, guts.ChainingValue(parent(level[i], level[i+1])))
-		}
-		level = next
+		level = up(level)
 	}
 	return parent(level[0], level[1])
 }
@@ -204,15 +210,7 @@ func siblings(path [][]byte, level []cv, index uint64) [][]byte {
 			h := cvBytes(level[sib])
 			path = append(path, h[:])
 		}
-		next := level[:0]
-		for j := 0; j < len(level); j += 2 {
-			if j+1 == len(level) {
-				next = append(next, level[j])
-				continue
-			}
-			next = append(next, guts.ChainingValue(parent(level[j], level[j+1])))
-		}
-		level = next
+		level = up(level)
 		i /= 2
 	}
 	return path
