@@ -46,7 +46,7 @@ func TestStorageRenewThroughABCI(t *testing.T) {
 	}
 	mustOK(t, runBlock(t, a, nil, txs...))
 
-	const rate = 6 * 5 // six pieces of one started MiB at 5 uvis
+	const rate = 6 * 5                                                                                                           // six pieces of one started MiB at 5 uvis
 	deal := &market.StorageDeal{Object: bytes.Repeat([]byte{3}, 32), K: 4, M: 2, PricePerMiB: 5, Expiry: 30, Deposit: rate * 27} // exactly: it opens at height 3
 	seg := market.DealSegmentMsg{Size: 16<<10 + 3}
 	for i := range 6 {
