@@ -43,9 +43,10 @@ func dealCost(rate uint64, from, to int64) (uint64, bool) {
 	return cost, hi == 0
 }
 
-// dealRate is what d costs per block: every piece at d's price, healthy
-// or not (as StorageDeal charges its deposit).
-func dealRate(d *Deal) (uint64, bool) {
+// Rate is what d costs per block: every piece at d's price, healthy or
+// not (as StorageDeal charges its deposit); false if it overflows.
+// Clients compute renewal deposits with it.
+func (d *Deal) Rate() (uint64, bool) {
 	var rate uint64
 	for _, seg := range d.Segments {
 		r, ok := pieceRate(d.PricePerMiB, seg.Size)
@@ -80,7 +81,7 @@ func renewDeal(c *Ctx, s *store, m *RenewStorageDeal) error {
 	case m.Expiry <= c.Height:
 		return fail(CodeInvalid, "expiry %d is not after height %d", m.Expiry, c.Height)
 	}
-	rate, ok := dealRate(d)
+	rate, ok := d.Rate()
 	if !ok {
 		return fail(CodeInvalid, "price overflows")
 	}
