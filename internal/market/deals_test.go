@@ -455,7 +455,7 @@ func TestCloseStorageDeal(t *testing.T) {
 	challenged2 := 0
 	for _, e := range w.events[mark:] {
 		if e.Type == EventAudit && e.Attrs[0].Value == "challenge" {
-			if e.Attrs[2].Value == d.ID {
+			if e.Attrs[1].Value == d.ID {
 				t.Fatalf("challenge issued for a closed deal: %v", e)
 			}
 			challenged2++
