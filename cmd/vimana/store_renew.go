@@ -45,6 +45,10 @@ fees. Without renewal a deal ends at its expiry and its pieces are deleted.`,
 						obj, r.Deal, r.OldExpiry, r.Expiry, vis(r.Deposit), vis(r.Escrow))
 				}
 			})
+			if err != nil && jsonOutput() && len(results) > 0 {
+				// The renewals before the failure stand: report them.
+				printJSON(cmd.OutOrStdout(), map[string]any{"renewed": results, "deposit": deposit, "error": err.Error()})
+			}
 			switch {
 			case errors.Is(err, objects.ErrFunds):
 				return fmt.Errorf("%w\n(%d deal(s) renewed before; fund the wallet with `vimana wallet send` and run again)", err, len(rs))
