@@ -117,7 +117,7 @@ local network of directories under <home>/store/pieces (no devnet needed);
 	cmd.PersistentFlags().StringVar(&storeKeyName, "key", "", `wallet key that owns the objects (default: config key, "tenant")`)
 	cmd.PersistentFlags().StringVar(&passphraseFile, "passphrase-file", "", "file holding the keystore passphrase")
 	cmd.AddCommand(newStoreMbCmd(), newStoreRbCmd(), newStorePutCmd(), newStoreGetCmd(), newStoreLsCmd(),
-		newStoreRmCmd(), newStoreStatCmd(), newStoreShareCmd())
+		newStoreRmCmd(), newStoreStatCmd(), newStoreShareCmd(), newStoreRenewCmd())
 	return cmd
 }
 

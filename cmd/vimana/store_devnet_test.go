@@ -123,6 +123,30 @@ func TestStoreCLIDevnet(t *testing.T) {
 	}
 	stopS3()
 
+	// store renew moves the deal's expiry and tops up its escrow; stat
+	// shows the chain's expiry and escrow.
+	var rn struct {
+		Renewed []struct {
+			Object    string `json:"object"`
+			Deal      string `json:"deal"`
+			OldExpiry int64  `json:"old_expiry"`
+			Expiry    int64  `json:"expiry"`
+			Deposit   uint64 `json:"deposit"`
+		} `json:"renewed"`
+	}
+	if err := json.Unmarshal([]byte(vim("store", "renew", "bkt/blob", "--blocks", "1000", "-o", "json")), &rn); err != nil {
+		t.Fatal(err)
+	}
+	if len(rn.Renewed) != 1 || rn.Renewed[0].Deal != put.Deals[0] || rn.Renewed[0].OldExpiry != dl.Expiry ||
+		rn.Renewed[0].Expiry != dl.Expiry+1000 || rn.Renewed[0].Deposit == 0 {
+		t.Fatalf("store renew: %+v (deal expired at %d)", rn, dl.Expiry)
+	}
+	var stat entryView
+	json.Unmarshal([]byte(vim("store", "stat", "bkt/blob", "-o", "json")), &stat)
+	if len(stat.DealStatus) != 1 || stat.DealStatus[0].Expiry != dl.Expiry+1000 || stat.DealStatus[0].State != market.DealActive {
+		t.Fatalf("store stat after renew: %+v", stat.DealStatus)
+	}
+
 	// store rm closes the object's deal on chain and reports the refund.
 	var rm struct {
 		Removed []string `json:"removed"`

@@ -19,20 +19,21 @@ import (
 
 // entryView is an object as `store stat`/`put` print it.
 type entryView struct {
-	Bucket      string            `json:"bucket"`
-	Key         string            `json:"key"`
-	Size        int64             `json:"size"`
-	ContentType string            `json:"content_type,omitempty"`
-	ETag        string            `json:"etag"`
-	Metadata    map[string]string `json:"metadata,omitempty"`
-	Created     time.Time         `json:"created"`
-	Parts       int               `json:"parts"`
-	Segments    int               `json:"segments"`
-	Pieces      int               `json:"pieces"`
-	Inline      bool              `json:"inline"`
-	Stores      []string          `json:"stores,omitempty"`
-	Deals       []string          `json:"deals,omitempty"` // storage deals on chain (network "chain"), one per stored part
-	Elapsed     string            `json:"elapsed,omitempty"`
+	Bucket      string               `json:"bucket"`
+	Key         string               `json:"key"`
+	Size        int64                `json:"size"`
+	ContentType string               `json:"content_type,omitempty"`
+	ETag        string               `json:"etag"`
+	Metadata    map[string]string    `json:"metadata,omitempty"`
+	Created     time.Time            `json:"created"`
+	Parts       int                  `json:"parts"`
+	Segments    int                  `json:"segments"`
+	Pieces      int                  `json:"pieces"`
+	Inline      bool                 `json:"inline"`
+	Stores      []string             `json:"stores,omitempty"`
+	Deals       []string             `json:"deals,omitempty"`       // storage deals on chain (network "chain"), one per stored part
+	DealStatus  []objects.DealStatus `json:"deal_status,omitempty"` // stat: each deal's state, expiry height and escrow, as the chain has them
+	Elapsed     string               `json:"elapsed,omitempty"`
 }
 
 func viewEntry(bucket string, e *index.Entry) entryView {
@@ -238,6 +239,16 @@ func newStoreStatCmd() *cobra.Command {
 				return friendly(err, args[0])
 			}
 			v := viewEntry(bucket, e)
+			if dr, ok := c.Net.(objects.DealRenewer); ok {
+				for _, d := range v.Deals {
+					st, err := dr.DealStatus(cmd.Context(), d)
+					if err != nil {
+						fmt.Fprintf(cmd.ErrOrStderr(), "warning: %v\n", err)
+						continue
+					}
+					v.DealStatus = append(v.DealStatus, st)
+				}
+			}
 			if jsonOutput() {
 				return printJSON(cmd.OutOrStdout(), v)
 			}
@@ -245,6 +256,9 @@ func newStoreStatCmd() *cobra.Command {
 				{"content-type", v.ContentType}, {"created", v.Created.Format(time.RFC3339)},
 				{"parts/segments/pieces", fmt.Sprintf("%d/%d/%d", v.Parts, v.Segments, v.Pieces)}, {"inline", fmt.Sprint(v.Inline)},
 				{"stores", strings.Join(v.Stores, ",")}, {"deals", strings.Join(v.Deals, ",")}}
+			for _, d := range v.DealStatus {
+				rows = append(rows, []string{"deal " + d.Deal, fmt.Sprintf("%s, expiry height %d, escrow %s", d.State, d.Expiry, vis(d.Escrow))})
+			}
 			for _, k := range slices.Sorted(maps.Keys(v.Metadata)) {
 				rows = append(rows, []string{"meta " + k, v.Metadata[k]})
 			}

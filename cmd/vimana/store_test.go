@@ -122,6 +122,10 @@ func TestStoreCLI(t *testing.T) {
 	if _, stderr, err := run(nil, "store", "rb", "docs"); err == nil || !strings.Contains(stderr, "not empty") {
 		t.Fatalf("rb non-empty: %v %s", err, stderr)
 	}
+	// The local network has no deals: renew says which network has them.
+	if _, stderr, err := run(nil, "store", "renew", "docs"); err == nil || !strings.Contains(stderr, `only network "chain" has storage deals`) {
+		t.Fatalf("renew on the local network: %v %s", err, stderr)
+	}
 	must("store", "rm", "docs/2026/report.txt", "docs/tiny", "docs/tiny2")
 	must("store", "rb", "docs")
 	if out := must("store", "ls", "-o", "json"); strings.TrimSpace(out) != "[]" {

@@ -34,8 +34,7 @@ func storageDeal(c *Ctx, s *store, m *StorageDeal) error {
 			}
 		}
 	}
-	hi, cost := bits.Mul64(rate, uint64(m.Expiry-c.Height))
-	if hi != 0 || cost > m.Deposit {
+	if cost, ok := dealCost(rate, c.Height, m.Expiry); !ok || cost > m.Deposit {
 		return fail(CodeFunds, "deposit %d uvis does not cover %d uvis per block until height %d", m.Deposit, rate, m.Expiry)
 	}
 	prm := s.params()

@@ -455,7 +455,7 @@ func TestCloseStorageDeal(t *testing.T) {
 	challenged2 := 0
 	for _, e := range w.events[mark:] {
 		if e.Type == EventAudit && e.Attrs[0].Value == "challenge" {
-			if e.Attrs[2].Value == d.ID {
+			if e.Attrs[1].Value == d.ID {
 				t.Fatalf("challenge issued for a closed deal: %v", e)
 			}
 			challenged2++
@@ -492,8 +492,8 @@ func TestCloseFlaggedDeal(t *testing.T) {
 	}
 }
 
-// FuzzStorageConservation drives deals, closes (by the owner and by
-// strangers), audits with silent providers, paid repairs, withdrawals and blocks from
+// FuzzStorageConservation drives deals, closes and renewals (by the owner
+// and by strangers), audits with silent providers, paid repairs, withdrawals and blocks from
 // the input; the world checks conservation and the storage books after
 // every block, and a closed deal never holds escrow or open challenges.
 // The seeds run as a normal test.
@@ -507,6 +507,13 @@ func FuzzStorageConservation(f *testing.F) {
 		silent = append(silent, 3, 0, 4, 0)
 	}
 	f.Add(append(silent, 6, 36, 4, 0, 1, 0, 4, 0))
+	// renewals: by the owner (odd), short (multiples of 3), by strangers
+	// (even); blocks past the old expiries
+	renew := []byte{0, 3, 0, 20, 4, 0, 7, 31, 7, 9, 7, 8, 7, 5, 4, 0, 7, 2, 7, 13}
+	for range 40 {
+		renew = append(renew, 3, 1, 4, 0)
+	}
+	f.Add(append(renew, 7, 1, 2, 0, 7, 1, 4, 0))
 	f.Fuzz(func(t *testing.T, ops []byte) {
 		if len(ops) > 200 {
 			return
@@ -521,7 +528,7 @@ func FuzzStorageConservation(f *testing.F) {
 		}
 		for i := 0; i < len(ops); i += 2 {
 			b := arg(i)
-			switch ops[i] % 7 {
+			switch ops[i] % 8 {
 			case 0: // open a deal
 				m := w.deal(w.height+5+int64(b%40), 0)
 				m.Object = bytes.Repeat([]byte{b, byte(i)}, 16)
@@ -557,6 +564,26 @@ func FuzzStorageConservation(f *testing.F) {
 				pi, to := int(b)%6, w.provs[int(b/6)%len(w.provs)]
 				sig := to.Sign(ReceiptDomain, ReceiptBytes(d.ID, d.Segments[0].Pieces[pi].ID, testPieceSize))
 				w.exec(key(t, 99), &RepairDeal{Deal: d.ID, Segment: 0, Piece: uint32(pi), Provider: to.Address(), Key: to.PubKey(), Signature: sig})
+			case 7: // renew one: its owner (b odd) or a stranger, sometimes short
+				if len(deals) == 0 {
+					continue
+				}
+				d, _ := Reader{w.kv}.Deal(deals[int(b)%len(deals)])
+				who := w.tenant
+				if b%2 == 0 {
+					who = w.provs[int(b/2)%len(w.provs)]
+				}
+				m := &RenewStorageDeal{Deal: d.ID, Expiry: d.Expiry + int64(b%32), Deposit: 18*uint64(b%32) + uint64(b%5)*40}
+				if b%3 == 0 {
+					m.Deposit = 1
+				}
+				err := w.exec(who, m)
+				if err == nil && (who != w.tenant || d.State != DealActive) {
+					t.Fatalf("renewal of a %s deal by owner=%v accepted", d.State, who == w.tenant)
+				}
+				if r, _ := (Reader{w.kv}).Deal(d.ID); err == nil && (r.Expiry != m.Expiry || r.Escrow < 18*uint64(m.Expiry-w.height)) {
+					t.Fatalf("renewed to %d: %+v", m.Expiry, r)
+				}
 			}
 		}
 		w.endBlock()
@@ -564,6 +591,11 @@ func FuzzStorageConservation(f *testing.F) {
 			d, _ := Reader{w.kv}.Deal(id)
 			if d.State != DealActive && d.Escrow != 0 {
 				t.Fatalf("ended deal holds escrow: %+v", d)
+			}
+			// A renewed deal ends at its latest expiry, never at an
+			// earlier one's agenda item.
+			if d.State == DealActive && d.Expiry < w.height || d.State == DealExpired && d.Ended != d.Expiry {
+				t.Fatalf("deal outlived or ended before its expiry at height %d: %+v", w.height, d)
 			}
 		}
 		for _, p := range w.provs {

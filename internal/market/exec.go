@@ -90,6 +90,8 @@ func Exec(c *Ctx, m Msg) error {
 		err = repairDeal(c, s, m)
 	case *CloseStorageDeal:
 		err = closeDeal(c, s, m)
+	case *RenewStorageDeal:
+		err = renewDeal(c, s, m)
 	default:
 		err = fail(CodeInvalid, "unknown market message %T", m)
 	}

@@ -27,7 +27,7 @@ const (
 
 // Storage event types.
 const (
-	EventDeal  = "storage.deal"  // action=created|expired|closed|repair_needed|repaired|piece_moved
+	EventDeal  = "storage.deal"  // action=created|renewed|expired|closed|repair_needed|repaired|piece_moved
 	EventAudit = "storage.audit" // action=challenge|passed|failed
 )
 

@@ -12,6 +12,7 @@ func FuzzDecodeTx(f *testing.F) {
 	valid := NewTransfer(fx.alice, testChainID, fx.bob.Address(), 1, 10, 0).Encode()
 	f.Add(valid)
 	f.Add(NewTx(fx.alice, testChainID, market.TypeCloseStorageDeal, &market.CloseStorageDeal{Deal: "abcdefghijklmnop"}, 10, 0).Encode())
+	f.Add(NewTx(fx.alice, testChainID, market.TypeRenewStorageDeal, &market.RenewStorageDeal{Deal: "abcdefghijklmnop", Expiry: 100, Deposit: 5}, 10, 0).Encode())
 	f.Add([]byte(`{"body":{},"signature":""}`))
 	f.Add([]byte(`{}`))
 	f.Add(bytes.Replace(valid, []byte(`"nonce":0`), []byte(`"nonce":0,"x":1`), 1))

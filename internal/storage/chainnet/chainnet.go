@@ -5,7 +5,8 @@
 // storage.Object keeps — into piecestore.Clients, and BeginPut/Commit bind
 // one object's uploads to a deal id and open the storage.deal on chain
 // once every piece is stored; CloseDeal ends a deal early (storage.close)
-// when the object client deletes or replaces the last entry naming it.
+// when the object client deletes or replaces the last entry naming it;
+// RenewDeal extends one (storage.renew, renew.go).
 //
 // chainnet is a client: it imports chain (queries, signed txs), market
 // (types), storage, storage/objects, storage/piecestore and wallet; never
@@ -62,6 +63,9 @@ type Network struct {
 	// SubmitClose sends a storage.close signed by Key and waits for its
 	// block (chain.Signer.SubmitAndWait in production).
 	SubmitClose func(ctx context.Context, msg *market.CloseStorageDeal) error
+	// SubmitRenew sends a storage.renew signed by Key and waits for its
+	// block (renew.go).
+	SubmitRenew func(ctx context.Context, msg *market.RenewStorageDeal) error
 	HTTP        *http.Client // piece uploads and reads
 
 	mu      sync.Mutex
@@ -146,6 +150,10 @@ func Open(_ string, cfg objects.Config, seed []byte) (objects.Network, error) {
 		},
 		SubmitClose: func(ctx context.Context, msg *market.CloseStorageDeal) error {
 			_, _, err := signer.SubmitAndWait(ctx, market.TypeCloseStorageDeal, msg, timeout)
+			return err
+		},
+		SubmitRenew: func(ctx context.Context, msg *market.RenewStorageDeal) error {
+			_, _, err := signer.SubmitAndWait(ctx, market.TypeRenewStorageDeal, msg, timeout)
 			return err
 		}}, nil
 }

@@ -1,0 +1,200 @@
+package chainnet_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/ecdh"
+	"crypto/rand"
+	"errors"
+	"net"
+	"net/http"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/vistara-labs/vimana/internal/chain"
+	"github.com/vistara-labs/vimana/internal/chain/app"
+	"github.com/vistara-labs/vimana/internal/market"
+	"github.com/vistara-labs/vimana/internal/storage"
+	"github.com/vistara-labs/vimana/internal/storage/chainnet"
+	"github.com/vistara-labs/vimana/internal/storage/index"
+	"github.com/vistara-labs/vimana/internal/storage/objects"
+	"github.com/vistara-labs/vimana/internal/storage/piecestore"
+	"github.com/vistara-labs/vimana/internal/wallet"
+)
+
+// TestStoreRenewOnChain runs objects.Client over the "chain" network
+// against a real CometBFT node and six piece stores: renewing a bucket
+// renews each deal once (a copy shares its source's deal), moves each
+// expiry by the default deal length and leaves escrow covering the new
+// expiry; the tenant pays exactly the deposits and fees; a renewal the
+// balance cannot pay and one of a closed deal fail with their classes.
+func TestStoreRenewOnChain(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a chain node")
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	tenant := mustKey(t)
+	g := app.Genesis{MinFee: 10, Balances: []app.GenesisBalance{{Address: tenant.Address(), Amount: 1_000_000_000}}}
+	var keys []*wallet.Key
+	for range 6 {
+		k := mustKey(t)
+		keys = append(keys, k)
+		g.Balances = append(g.Balances, app.GenesisBalance{Address: k.Address(), Amount: 10_000_000})
+	}
+	mp := market.DefaultParams()
+	mp.MinStake, mp.Grace, mp.AuditsPerBlock = 1000, 1_000_000, 0
+	g.Market = &mp
+	rpc := freeAddr(t)
+	cn, err := chain.Start(ctx, chain.Config{Home: filepath.Join(t.TempDir(), "chain"), ChainID: "renew-e2e", Genesis: g,
+		RPCListen: "tcp://" + rpc, P2PListen: "tcp://" + freeAddr(t), BlockInterval: 100 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cn.Stop() })
+	cc := &chain.Client{RPC: "http://" + rpc}
+	eventually(t, "block 2", 60*time.Second, func() bool { h, err := cc.Height(ctx); return err == nil && h >= 2 })
+	lookup := piecestore.ChainLookup(cc.Deal, chain.ErrNotFound)
+	xk, _ := ecdh.X25519().GenerateKey(rand.Reader)
+	for _, k := range keys {
+		st, err := piecestore.Open(t.TempDir(), 64<<20, k)
+		if err != nil {
+			t.Fatal(err)
+		}
+		addr := freeAddr(t)
+		l, err := net.Listen("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		srv := &http.Server{Handler: piecestore.Handler(st, piecestore.DealAuthorizer(lookup))}
+		go srv.Serve(l)
+		t.Cleanup(func() { srv.Close() })
+		offer := market.Offer{Endpoint: "http://" + addr, Ingress: "vimana.localhost:1", X25519: xk.PublicKey().Bytes(),
+			Attributes: market.Attributes{Isolation: []string{"sandbox"}}, Capacity: market.Resources{CPUMilli: 1000, MemoryMiB: 1024},
+			Prices: market.Prices{StorageMiB: 1}, Storage: 64 << 20}
+		if _, err := (&chain.Signer{C: cc, Key: k}).Submit(ctx, market.TypeRegister, &market.Register{Offer: offer, Stake: 1_000_000}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	eventually(t, "providers registered", 30*time.Second, func() bool {
+		ps, err := cc.Providers(ctx)
+		return err == nil && len(ps) == 6
+	})
+
+	cfg := objects.DefaultConfig()
+	cfg.Network = chainnet.Name
+	cfg.NetworkOptions = map[string]string{chainnet.OptRPC: "http://" + rpc, chainnet.OptDealBlocks: "5000", chainnet.OptTxTimeout: "30s"}
+	c, err := objects.Open(t.TempDir(), cfg, tenant.Seed())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.CreateBucket(ctx, "bkt", index.BucketConfig{Params: storage.Params{K: 4, M: 2, SegmentSize: 256 << 10}}); err != nil {
+		t.Fatal(err)
+	}
+	body := make([]byte, 600<<10)
+	rand.Read(body)
+	put := func(key string) string {
+		t.Helper()
+		e, err := c.Put(ctx, "bkt", key, bytes.NewReader(body), objects.PutOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return e.Parts[0].Deal
+	}
+	deal := func(id string) market.Deal {
+		t.Helper()
+		d, err := cc.Deal(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return d
+	}
+	balance := func() uint64 {
+		t.Helper()
+		a, err := cc.Account(ctx, tenant.Address())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return a.Balance
+	}
+	a, b := put("a"), put("b")
+	if _, err := c.Copy(ctx, "bkt", "a", "bkt", "a2", objects.CopyOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	old := map[string]int64{a: deal(a).Expiry, b: deal(b).Expiry}
+
+	before := balance()
+	var progress []string
+	rs, err := c.Renew(ctx, "bkt", "", 0, func(obj string, r objects.RenewedDeal) { progress = append(progress, obj) })
+	if err != nil || len(rs) != 2 || len(progress) != 2 {
+		t.Fatalf("renewing the bucket: %+v (progress %v) %v", rs, progress, err)
+	}
+	var deposits uint64
+	for _, r := range rs {
+		d := deal(r.Deal)
+		h, _ := cc.Height(ctx)
+		rate, _ := d.Rate()
+		if r.OldExpiry != old[r.Deal] || r.Expiry != old[r.Deal]+5000 || d.Expiry != r.Expiry || d.State != market.DealActive ||
+			r.Escrow != d.Escrow || r.Deposit == 0 || d.Escrow+rate*uint64(h-d.SettledAt) < rate*uint64(d.Expiry-h) {
+			t.Fatalf("renewed %+v, chain %+v at height %d", r, d, h)
+		}
+		deposits += r.Deposit
+	}
+	if got := before - balance(); got != deposits+2*10 {
+		t.Fatalf("the tenant paid %d, want the deposits %d and two 10 uvis fees", got, deposits)
+	}
+
+	// One object, by 100 blocks; the network reports the result.
+	rs, err = c.Renew(ctx, "bkt", "b", 100, nil)
+	if err != nil || len(rs) != 1 || rs[0].Deal != b || rs[0].Expiry != old[b]+5100 {
+		t.Fatalf("renewing bkt/b: %+v %v", rs, err)
+	}
+	st, err := c.Net.(objects.DealRenewer).DealStatus(ctx, b)
+	if err != nil || st.Expiry != old[b]+5100 || st.State != market.DealActive || st.Escrow != deal(b).Escrow {
+		t.Fatalf("status %+v %v", st, err)
+	}
+	// More than the balance holds.
+	if _, err := c.Renew(ctx, "bkt", "b", 1<<33, nil); !errors.Is(err, objects.ErrFunds) {
+		t.Fatalf("renewal beyond the balance: %v", err)
+	}
+	// A closed deal.
+	if r, err := c.Delete(ctx, "bkt", "b"); err != nil || len(r.Closed) != 1 {
+		t.Fatalf("delete: %+v %v", r, err)
+	}
+	if _, err := c.Net.(objects.DealRenewer).RenewDeal(ctx, b, 10); !errors.Is(err, objects.ErrDealEnded) {
+		t.Fatalf("renewing a closed deal: %v", err)
+	}
+	if d := deal(b); d.Expiry != old[b]+5100 {
+		t.Fatalf("the failed renewals changed the deal: %+v", d)
+	}
+}
+
+// TestRenewDeposit: the deposit tops the escrow left after settling up to
+// the client's height up to the rate until the new expiry, counts every
+// piece as paid, and is at least 1.
+func TestRenewDeposit(t *testing.T) {
+	d := market.Deal{ID: "aaaaaaaaaaaaaaaa", PricePerMiB: 3, SettledAt: 100, Escrow: 18 * 50,
+		Segments: []market.DealSegment{{Size: 1 << 20, Pieces: make([]market.StoredPiece, 6)}}} // 18 uvis per block
+	for _, tc := range []struct {
+		name           string
+		height, expiry int64
+		escrow         uint64
+		want           uint64
+	}{
+		{"extend", 100, 250, 18 * 50, 18 * 100},
+		{"settles first", 110, 250, 18 * 50, 18 * 100}, // 18×140 needed, 18×40 left
+		{"escrow spent", 200, 250, 18 * 50, 18 * 50},
+		{"repair fee taken", 100, 150, 18*50 - 7, 7},
+		{"covered already", 100, 120, 18 * 50, 1},
+	} {
+		d.Escrow = tc.escrow
+		got, err := chainnet.RenewDeposit(d, tc.height, tc.expiry)
+		if err != nil || got != tc.want {
+			t.Errorf("%s: deposit %d %v, want %d", tc.name, got, err, tc.want)
+		}
+	}
+	if _, err := chainnet.RenewDeposit(d, 300, 300); err == nil {
+		t.Error("an expiry not after the height")
+	}
+}
