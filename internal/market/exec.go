@@ -90,6 +90,8 @@ func Exec(c *Ctx, m Msg) error {
 		err = repairDeal(c, s, m)
 	case *CloseStorageDeal:
 		err = closeDeal(c, s, m)
+	case *SetIndex:
+		err = setIndex(c, s, m)
 	default:
 		err = fail(CodeInvalid, "unknown market message %T", m)
 	}

@@ -24,7 +24,7 @@ const (
 
 // Types lists every market message type.
 var Types = []string{TypeRegister, TypeUpdate, TypeDeregister, TypeHeartbeat, TypeWithdraw, TypeOrder, TypeBid, TypeClose, TypeTopUp,
-	TypeStorageDeal, TypeAuditProof, TypeRepairDeal, TypeCloseStorageDeal}
+	TypeStorageDeal, TypeAuditProof, TypeRepairDeal, TypeCloseStorageDeal, TypeSetIndex}
 
 // Msg is a market message. Validate checks it without state.
 type Msg interface {
@@ -130,6 +130,8 @@ func New(t string) Msg {
 		return &RepairDeal{}
 	case TypeCloseStorageDeal:
 		return &CloseStorageDeal{}
+	case TypeSetIndex:
+		return &SetIndex{}
 	}
 	return nil
 }
