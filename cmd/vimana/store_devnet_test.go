@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"io"
 	"os"
@@ -20,6 +21,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/vistara-labs/vimana/internal/chain"
 	"github.com/vistara-labs/vimana/internal/market"
+	"github.com/vistara-labs/vimana/internal/wallet"
 )
 
 // TestStoreCLIDevnet is `vimana store` and `vimana s3 serve` on a devnet
@@ -121,7 +123,56 @@ func TestStoreCLIDevnet(t *testing.T) {
 	if !bytes.Equal(got, small) {
 		t.Fatal("s3 get with two holders killed: differs")
 	}
-	stopS3()
+	stopS3() // flushes the gateway's debounced index changes
+
+	// A fresh home with the same wallet key recovers every bucket and
+	// object from the network (the index is replicated with pointers on
+	// chain) and reads them byte-exact, with the two holders still dead.
+	ks, err := wallet.OpenKeystore(filepath.Join(dir, "keys"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tk, err := ks.Load("tenant", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	home2 := t.TempDir()
+	seedFile := filepath.Join(t.TempDir(), "seed")
+	cfgRaw, err := os.ReadFile(filepath.Join(dir, "store", "config.toml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(seedFile, []byte(hex.EncodeToString(tk.Seed())), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Join(home2, "store"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(home2, "store", "config.toml"), cfgRaw, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	vim2 := func(args ...string) string {
+		t.Helper()
+		return execOK(t, bin, append([]string{"--home", home2}, args...)...)
+	}
+	vim2("wallet", "import", "tenant", "--seed-file", seedFile)
+	var buckets []struct {
+		Name    string `json:"name"`
+		Objects int    `json:"objects"`
+	}
+	if err := json.Unmarshal([]byte(vim2("store", "ls", "-o", "json")), &buckets); err != nil {
+		t.Fatal(err)
+	}
+	if len(buckets) != 2 || buckets[0].Name != "bkt" || buckets[0].Objects != 1 || buckets[1].Name != "s3b" || buckets[1].Objects != 1 {
+		t.Fatalf("store ls on a new home: %+v", buckets)
+	}
+	for obj, want := range map[string][]byte{"bkt/blob": data, "s3b/small": small} {
+		out := filepath.Join(t.TempDir(), "out.bin")
+		vim2("store", "get", obj, out, "-q")
+		if got, err := os.ReadFile(out); err != nil || !bytes.Equal(got, want) {
+			t.Fatalf("store get %s on a new home: %d bytes, want %d (%v)", obj, len(got), len(want), err)
+		}
+	}
 
 	// store rm closes the object's deal on chain and reports the refund.
 	var rm struct {
