@@ -42,7 +42,8 @@ func (v *versions) Lock(ctx context.Context) (func(), error) { return v.Store.(i
 // blob's deal closes; a writer whose cached version is stale is refused
 // by the chain and re-applies its change to the newer version (nothing
 // is lost); a deleted bucket clears its pointer; with debounce a change
-// waits in the cache until Close flushes it.
+// waits in the cache until Close flushes it; a change whose replication
+// failed is pushed by a later process's Sync and pulled by a new home's.
 func TestIndexOnNetwork(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a chain node")
@@ -54,9 +55,9 @@ func TestIndexOnNetwork(t *testing.T) {
 	cfg := objects.DefaultConfig()
 	cfg.Network = chainnet.Name
 	cfg.NetworkOptions = map[string]string{chainnet.OptRPC: "http://" + rpc, chainnet.OptDealBlocks: "5000", chainnet.OptTxTimeout: "30s"}
-	open := func() (*objects.Client, *chainnet.IndexStore) {
+	openAt := func(home string) (*objects.Client, *chainnet.IndexStore) {
 		t.Helper()
-		c, err := objects.Open(t.TempDir(), cfg, tenant.Seed())
+		c, err := objects.Open(home, cfg, tenant.Seed())
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -67,6 +68,7 @@ func TestIndexOnNetwork(t *testing.T) {
 		st.Warn = func(err error) { t.Errorf("replication warning: %v", err) }
 		return c, st
 	}
+	open := func() (*objects.Client, *chainnet.IndexStore) { t.Helper(); return openAt(t.TempDir()) }
 	pointers := func() map[string]market.IndexPointer {
 		t.Helper()
 		ps, err := cc.IndexPointers(ctx, tenant.Address())
@@ -214,4 +216,36 @@ func TestIndexOnNetwork(t *testing.T) {
 	}
 	c4, _ := open()
 	check(c4, data)
+
+	// A change whose replication failed (the chain refused to take it)
+	// stays in the cache; `store sync` in a later process pushes it, and
+	// a new home's sync pulls it.
+	home := t.TempDir()
+	e, stE := openAt(home)
+	var warned []error
+	stE.Warn = func(err error) { warned = append(warned, err) }
+	submit := stE.Submit
+	stE.Submit = func(context.Context, *market.SetIndex) error { return errors.New("chain unreachable") }
+	v1 := pointers()[photos].Version
+	put(e, "photos", "offline", 20)
+	if len(warned) != 1 || pointers()[photos].Version != v1 {
+		t.Fatalf("failed replication: warnings %v, pointer %d → %d", warned, v1, pointers()[photos].Version)
+	}
+	stE.Submit = submit
+	_, stF := openAt(home) // a later process on the same home
+	res, err := stF.Sync(ctx)
+	if err != nil || len(res) != 1 || res[0].Name != photos || res[0].Action != "pushed" || res[0].Version != v1+1 {
+		t.Fatalf("sync on the home with the change: %+v %v", res, err)
+	}
+	if v := pointers()[photos].Version; v != v1+1 {
+		t.Fatalf("after sync the pointer is at %d, want %d", v, v1+1)
+	}
+	g, stG := open()
+	if res, err := stG.Sync(ctx); err != nil || len(res) != 1 || res[0].Action != "pulled" || res[0].Version != v1+1 {
+		t.Fatalf("sync on a new home: %+v %v", res, err)
+	}
+	if res, err := stG.Sync(ctx); err != nil || len(res) != 1 || res[0].Action != "current" {
+		t.Fatalf("second sync: %+v %v", res, err)
+	}
+	check(g, data)
 }
