@@ -3,11 +3,14 @@ package main
 import (
 	"context"
 	"fmt"
+	"maps"
 	"os"
+	"slices"
 	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/vistara-labs/vimana/internal/storage/chainnet"
+	"github.com/vistara-labs/vimana/internal/storage/index"
 	"github.com/vistara-labs/vimana/internal/storage/objects"
 )
 
@@ -30,7 +33,8 @@ func flushStore(c *objects.Client) error {
 }
 
 func newStoreSyncCmd() *cobra.Command {
-	return &cobra.Command{
+	var renewWithin int64
+	cmd := &cobra.Command{
 		Use:   "sync",
 		Short: "Make this machine's bucket index and the network's agree: push local changes, pull newer ones",
 		Long: `On the "chain" network the encrypted bucket index is kept on the network too
@@ -38,7 +42,10 @@ func newStoreSyncCmd() *cobra.Command {
 same wallet key finds every bucket. store commands replicate before they
 return and the S3 gateway within index_delay; sync pushes every bucket whose
 local index is newer than the chain's (changes left behind by a crash or an
-unreachable chain) and pulls every newer or missing one, then reports each.`,
+unreachable chain) and pulls every newer or missing one, then reports each.
+A bucket index stored under a deal that ends within --renew-within blocks
+(default: half of deal_blocks) is stored again under a new deal ("renewed");
+run sync at least that often for buckets that do not change.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, _, cfg, err := openStore()
@@ -59,6 +66,29 @@ unreachable chain) and pulls every newer or missing one, then reports each.`,
 				for _, b := range bs {
 					buckets[c.Index.BlobName(b.Name)] = b.Name
 				}
+			}
+			// Blobs under a deal that ends within renewWithin blocks are
+			// rewritten at the next version, which stores them under a new
+			// deal (and closes the old one).
+			within := renewWithin
+			if within <= 0 {
+				within = st.Net.DealBlocks / 2
+			}
+			expiring, err := st.Expiring(ctx, within)
+			if err != nil {
+				return err
+			}
+			for _, b := range slices.Sorted(maps.Keys(buckets)) {
+				if !slices.Contains(expiring, b) {
+					continue
+				}
+				r := chainnet.SyncedBlob{Name: b, Action: "renewed"}
+				if err := c.Index.Touch(ctx, buckets[b]); err != nil {
+					r.Action, r.Err = "failed", err.Error()
+				} else if blob, err := st.Local.Read(ctx, b); err == nil {
+					r.Version, _ = index.BlobVersion(blob)
+				}
+				res = append(res, r)
 			}
 			type row struct {
 				Bucket  string `json:"bucket,omitempty"`
@@ -98,6 +128,8 @@ unreachable chain) and pulls every newer or missing one, then reports each.`,
 			return nil
 		},
 	}
+	cmd.Flags().Int64Var(&renewWithin, "renew-within", 0, "renew index blobs whose deal ends within this many blocks (0: half of deal_blocks)")
+	return cmd
 }
 
 // storeWarn prints replication trouble nobody waits for.

@@ -248,4 +248,26 @@ func TestIndexOnNetwork(t *testing.T) {
 		t.Fatalf("second sync: %+v %v", res, err)
 	}
 	check(g, data)
+
+	// Renewal: a blob whose deal ends soon is stored again under a new
+	// deal by rewriting it at the next version; the old deal closes.
+	exp, err := stG.Expiring(ctx, 1<<40)
+	if err != nil || len(exp) != 1 || exp[0] != photos {
+		t.Fatalf("expiring: %v %v", exp, err)
+	}
+	if exp, err := stG.Expiring(ctx, 0); err != nil || len(exp) != 0 {
+		t.Fatalf("expiring within 0 blocks: %v %v", exp, err)
+	}
+	was := pointers()[photos]
+	if err := g.Index.Touch(ctx, "photos"); err != nil {
+		t.Fatal(err)
+	}
+	now := pointers()[photos]
+	if now.Version != was.Version+1 || now.Deal == "" || now.Deal == was.Deal {
+		t.Fatalf("renewed pointer %+v, was %+v", now, was)
+	}
+	if d, err := cc.Deal(ctx, was.Deal); err != nil || d.State != market.DealClosed {
+		t.Fatalf("renewed blob's old deal: %+v %v", d, err)
+	}
+	check(g, data)
 }

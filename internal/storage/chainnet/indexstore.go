@@ -554,3 +554,33 @@ func (s *IndexStore) Sync(ctx context.Context) ([]SyncedBlob, error) {
 	}
 	return out, nil
 }
+
+// Expiring lists the blobs whose pointer names a deal that ends within
+// the next within blocks (or has ended): rewriting them (index.Touch)
+// stores them under a new deal. Blobs inline in their pointer have no
+// deal and never expire.
+func (s *IndexStore) Expiring(ctx context.Context, within int64) ([]string, error) {
+	ptrs, err := s.pointers(ctx, true)
+	if err != nil {
+		return nil, err
+	}
+	h, err := s.Net.Chain.Height(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for name, p := range ptrs {
+		if p.Deal == "" {
+			continue
+		}
+		d, err := s.Net.Chain.Deal(ctx, p.Deal)
+		if err != nil {
+			return nil, fmt.Errorf("chainnet: index blob %s deal %s: %w", name, p.Deal, err)
+		}
+		if d.State != market.DealActive || d.Expiry-h <= within {
+			out = append(out, name)
+		}
+	}
+	slices.Sort(out)
+	return out, nil
+}
