@@ -173,6 +173,13 @@ func TestStoreCLIDevnet(t *testing.T) {
 			t.Fatalf("store get %s on a new home: %d bytes, want %d (%v)", obj, len(got), len(want), err)
 		}
 	}
+	var synced []struct{ Bucket, Action string }
+	if err := json.Unmarshal([]byte(vim2("store", "sync", "-o", "json")), &synced); err != nil {
+		t.Fatal(err)
+	}
+	if len(synced) != 2 || synced[0].Action != "current" || synced[1].Action != "current" {
+		t.Fatalf("store sync on the recovered home: %+v", synced)
+	}
 
 	// store rm closes the object's deal on chain and reports the refund.
 	var rm struct {
