@@ -27,7 +27,7 @@ func flushStore(c *objects.Client) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	if err := c.Close(ctx); err != nil {
-		return fmt.Errorf("replicating the bucket index (run vimana store sync): %w", err)
+		return fmt.Errorf("the change is saved on this machine, but replicating the bucket index to the network failed (run vimana store sync): %w", err)
 	}
 	return nil
 }
@@ -57,7 +57,7 @@ run sync at least that often for buckets that do not change.`,
 				return fmt.Errorf("the %q network keeps the bucket index only on this machine: nothing to sync", cfg.Network)
 			}
 			ctx := cmd.Context()
-			res, err := st.Sync(ctx)
+			res, err := st.Sync(ctx, c.Index.Owns)
 			if err != nil {
 				return err
 			}

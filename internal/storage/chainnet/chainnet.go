@@ -6,6 +6,8 @@
 // one object's uploads to a deal id and open the storage.deal on chain
 // once every piece is stored; CloseDeal ends a deal early (storage.close)
 // when the object client deletes or replaces the last entry naming it.
+// IndexStore keeps the owner's sealed bucket index on the network too:
+// blobs stored like objects, a storage.index pointer per blob on chain.
 //
 // chainnet is a client: it imports chain (queries, signed txs), market
 // (types), storage, storage/objects, storage/piecestore and wallet; never

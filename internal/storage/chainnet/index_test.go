@@ -233,7 +233,7 @@ func TestIndexOnNetwork(t *testing.T) {
 	}
 	stE.Submit = submit
 	_, stF := openAt(home) // a later process on the same home
-	res, err := stF.Sync(ctx)
+	res, err := stF.Sync(ctx, e.Index.Owns)
 	if err != nil || len(res) != 1 || res[0].Name != photos || res[0].Action != "pushed" || res[0].Version != v1+1 {
 		t.Fatalf("sync on the home with the change: %+v %v", res, err)
 	}
@@ -241,10 +241,10 @@ func TestIndexOnNetwork(t *testing.T) {
 		t.Fatalf("after sync the pointer is at %d, want %d", v, v1+1)
 	}
 	g, stG := open()
-	if res, err := stG.Sync(ctx); err != nil || len(res) != 1 || res[0].Action != "pulled" || res[0].Version != v1+1 {
+	if res, err := stG.Sync(ctx, g.Index.Owns); err != nil || len(res) != 1 || res[0].Action != "pulled" || res[0].Version != v1+1 {
 		t.Fatalf("sync on a new home: %+v %v", res, err)
 	}
-	if res, err := stG.Sync(ctx); err != nil || len(res) != 1 || res[0].Action != "current" {
+	if res, err := stG.Sync(ctx, g.Index.Owns); err != nil || len(res) != 1 || res[0].Action != "current" {
 		t.Fatalf("second sync: %+v %v", res, err)
 	}
 	check(g, data)

@@ -496,7 +496,9 @@ type SyncedBlob struct {
 // its pointer (or without one) is replicated, every pointer newer than
 // the cache (or missing from it) is fetched. It works from the versions
 // alone, so it also replicates changes an earlier process left behind.
-func (s *IndexStore) Sync(ctx context.Context) ([]SyncedBlob, error) {
+// mine (index.Index.Owns) tells the owner's cached blobs from those of
+// other keys sharing the directory, which are left alone.
+func (s *IndexStore) Sync(ctx context.Context, mine func(name string, blob []byte) bool) ([]SyncedBlob, error) {
 	unlock, err := s.Lock(ctx)
 	if err != nil {
 		return nil, err
@@ -526,6 +528,9 @@ func (s *IndexStore) Sync(ctx context.Context) ([]SyncedBlob, error) {
 		data, lerr := s.Local.Read(ctx, n)
 		v, _ := index.BlobVersion(data)
 		p, onChain := ptrs[n]
+		if lerr == nil && !onChain && !mine(n, data) {
+			continue // another key's blob in a shared directory
+		}
 		switch {
 		case lerr != nil && !errors.Is(lerr, index.ErrNotFound):
 			b.Action, b.Err = "failed", lerr.Error()

@@ -4,8 +4,9 @@
 // plus its pending multipart uploads. It is encrypted on the client: each
 // bucket is one blob, sealed with XChaCha20-Poly1305 under a key derived
 // from the owner's master key, and named by an HMAC of the bucket name, so
-// whoever holds the blobs (a directory under --home today, a piece on the
-// network later) learns neither bucket names, keys nor sizes of objects.
+// whoever holds the blobs (a directory under --home; on the chain network
+// also providers, see storage/chainnet.IndexStore) learns neither bucket
+// names, keys nor sizes of objects.
 // Decrypted, the objects are a sorted slice, so listing is lexicographic
 // with S3's prefix, delimiter, marker and max-keys paging.
 //

@@ -3,6 +3,7 @@ package index
 import (
 	"context"
 	"encoding/binary"
+	"encoding/json"
 )
 
 // Flusher is an optional Store ability: a store that copies blobs
@@ -42,4 +43,23 @@ func BlobVersion(blob []byte) (uint64, bool) {
 // that keeps blobs on the network under expiring deals stores it afresh.
 func (ix *Index) Touch(ctx context.Context, bucket string) error {
 	return ix.update(ctx, bucket, func(*doc) error { return nil })
+}
+
+// Owns reports whether blob, stored under name, is one of this owner's
+// bucket blobs: it opens under the owner's key with that name and
+// version, and names a bucket whose blob name is name. Several owners
+// may share a Store; a replicating Store copies only its owner's blobs.
+func (ix *Index) Owns(name string, blob []byte) bool {
+	v, ok := BlobVersion(blob)
+	if !ok {
+		return false
+	}
+	plain, err := ix.open(blobAD(name, v), blob[headerSize:])
+	if err != nil {
+		return false
+	}
+	var d struct {
+		Name string `json:"name"`
+	}
+	return json.Unmarshal(plain, &d) == nil && ix.blobName(d.Name) == name
 }
