@@ -69,8 +69,8 @@ type Network struct {
 	SubmitClose func(ctx context.Context, msg *market.CloseStorageDeal) error
 	HTTP        *http.Client // piece uploads and reads
 	// Index, when set, keeps the owner's bucket index on the network too
-	// (IndexStore): its Chain, Submit, Master, Params and Delay.
-	Index *IndexStore
+	// (IndexStore).
+	Index *IndexConfig
 
 	mu      sync.Mutex
 	cached  []market.Provider
@@ -86,6 +86,16 @@ var (
 	_ objects.IndexNetwork = (*Network)(nil)
 )
 
+// IndexConfig is what a Network's IndexStore is made of (IndexStore's
+// fields of the same names).
+type IndexConfig struct {
+	Chain  IndexChain
+	Submit func(ctx context.Context, m *market.SetIndex) error
+	Master []byte
+	Params storage.Params
+	Delay  time.Duration
+}
+
 // IndexStore implements objects.IndexNetwork: local (the index directory)
 // becomes the cache of an IndexStore, or stays the index when the
 // network keeps none (`index = "local"`).
@@ -94,7 +104,7 @@ func (n *Network) IndexStore(local index.Store) (index.Store, error) {
 		return local, nil
 	}
 	s := &IndexStore{Local: local, Net: n, Chain: n.Index.Chain, Submit: n.Index.Submit, Master: n.Index.Master,
-		Params: n.Index.Params, Delay: n.Index.Delay, TTL: n.Index.TTL, Warn: n.Index.Warn}
+		Params: n.Index.Params, Delay: n.Index.Delay}
 	if s.Chain == nil || s.Submit == nil || len(s.Master) != storage.KeySize {
 		return nil, fmt.Errorf("chainnet: the replicated index needs a chain, a signer and the objects key")
 	}
@@ -194,7 +204,7 @@ func Open(_ string, cfg objects.Config, seed []byte) (objects.Network, error) {
 		}
 		p := cfg.Params()
 		p.SegmentSize = IndexSegmentSize
-		n.Index = &IndexStore{Chain: cc, Master: master, Params: p, Delay: delay,
+		n.Index = &IndexConfig{Chain: cc, Master: master, Params: p, Delay: delay,
 			Submit: func(ctx context.Context, msg *market.SetIndex) error {
 				_, _, err := signer.SubmitAndWait(ctx, market.TypeSetIndex, msg, timeout)
 				var te *chain.TxError
