@@ -5,6 +5,8 @@ import (
 	"context"
 	"crypto/rand"
 	"errors"
+	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -42,7 +44,8 @@ func (v *versions) Lock(ctx context.Context) (func(), error) { return v.Store.(i
 // blob's deal closes; a writer whose cached version is stale is refused
 // by the chain and re-applies its change to the newer version (nothing
 // is lost); a deleted bucket clears its pointer; with debounce a change
-// waits in the cache until Close flushes it; a change whose replication
+// waits in the cache until Close flushes it, and one that lost the race
+// to another writer is kept aside with a warning; a change whose replication
 // failed is pushed by a later process's Sync and pulled by a new home's.
 func TestIndexOnNetwork(t *testing.T) {
 	if testing.Short() {
@@ -213,6 +216,25 @@ func TestIndexOnNetwork(t *testing.T) {
 	}
 	if v := pointers()[photos].Version; v != v0+1 {
 		t.Fatalf("after Close the pointer is at %d, want %d", v, v0+1)
+	}
+	// A debounced change that loses the race to another machine's write
+	// is kept aside in the cache (nobody re-applies it), with a warning;
+	// the winner's version replaces it.
+	var dWarn []error
+	stD.Warn = func(err error) { dWarn = append(dWarn, err) }
+	put(d, "photos", "lost-race", 10)
+	x, _ := open()
+	put(x, "photos", "winner", 10)
+	if err := d.Close(ctx); !errors.Is(err, index.ErrConflict) || len(dWarn) != 1 {
+		t.Fatalf("flush of a change that lost the race: %v, warnings %v", err, dWarn)
+	}
+	delete(data, "photos/lost-race")
+	names, _ := stD.Local.List(ctx)
+	if !slices.ContainsFunc(names, func(n string) bool { return strings.HasPrefix(n, photos+".conflict-v") }) {
+		t.Fatalf("no blob kept aside: %v", names)
+	}
+	if _, err := d.Stat(ctx, "photos", "winner"); err != nil {
+		t.Fatalf("the winner's version is not in the cache: %v", err)
 	}
 	c4, _ := open()
 	check(c4, data)

@@ -184,25 +184,30 @@ func (s *IndexStore) Read(ctx context.Context, name string) ([]byte, error) {
 		}
 		return nil, err
 	}
-	if err := s.replaceLocal(ctx, name, local, lerr == nil, blob); err != nil {
+	if err := s.replaceLocal(ctx, name, local, lerr == nil && s.isDirty(name), blob); err != nil {
 		return nil, err
 	}
 	return blob, nil
 }
 
-// replaceLocal caches blob, a newer version from the chain, under name;
-// a cached blob that still waited to be replicated is set aside first.
-func (s *IndexStore) replaceLocal(ctx context.Context, name string, old []byte, hadOld bool, blob []byte) error {
+func (s *IndexStore) isDirty(name string) bool {
 	s.mu.Lock()
-	pending := s.dirty[name]
-	s.mu.Unlock()
-	if hadOld && pending {
+	defer s.mu.Unlock()
+	return s.dirty[name]
+}
+
+// replaceLocal caches blob, a newer version from the chain, under name.
+// keepOld sets the cached blob aside first: a change of this machine
+// that lost to the newer version and that nobody will apply again.
+func (s *IndexStore) replaceLocal(ctx context.Context, name string, old []byte, keepOld bool, blob []byte) error {
+	if keepOld {
 		v, _ := index.BlobVersion(old)
+		nv, _ := index.BlobVersion(blob)
 		aside := fmt.Sprintf("%s%s%d", name, conflictSuffix, v)
 		if err := s.Local.Write(ctx, aside, old); err != nil {
 			return err
 		}
-		s.warn(fmt.Errorf("index blob %s: another machine stored version %d before this one's change was replicated; the change is kept aside as %s", name, func() uint64 { v, _ := index.BlobVersion(blob); return v }(), aside))
+		s.warn(fmt.Errorf("index blob %s: another machine stored version %d before this machine's version %d was replicated; this machine's is kept aside as %s", name, nv, v, aside))
 	}
 	s.setDirty(name, false)
 	return s.Local.Write(ctx, name, blob)
@@ -333,12 +338,8 @@ func (s *IndexStore) conflict(ctx context.Context, name string, newer market.Ind
 		s.setDirty(name, true)
 		return fmt.Errorf("%w (version %d on chain; fetching it: %v)", index.ErrConflict, newer.Version, err)
 	}
-	if !aside {
-		s.setDirty(name, false) // the Index re-applies the change
-	} else {
-		s.setDirty(name, true)
-	}
-	if err := s.replaceLocal(ctx, name, local, true, blob); err != nil {
+	// Without aside the Index re-applies the change to the newer version.
+	if err := s.replaceLocal(ctx, name, local, aside, blob); err != nil {
 		return err
 	}
 	return fmt.Errorf("index blob %s version %d: %w", name, newer.Version, index.ErrConflict)
@@ -462,7 +463,6 @@ func (s *IndexStore) Flush(ctx context.Context) error {
 	for n := range s.dirty {
 		names = append(names, n)
 	}
-	aside := s.delay > 0
 	s.mu.Unlock()
 	if len(names) == 0 {
 		return nil
@@ -477,7 +477,8 @@ func (s *IndexStore) Flush(ctx context.Context) error {
 	defer s.pushMu.Unlock()
 	var errs []error
 	for _, n := range names {
-		if err := s.push(ctx, n, aside); err != nil {
+		// Nobody re-applies a change refused here: a conflict keeps it aside.
+		if err := s.push(ctx, n, true); err != nil {
 			errs = append(errs, err)
 		}
 	}
@@ -549,7 +550,7 @@ func (s *IndexStore) Sync(ctx context.Context, mine func(name string, blob []byt
 			b.Version = p.Version
 			if blob, err := s.fetch(ctx, p); err != nil {
 				b.Action, b.Err = "failed", err.Error()
-			} else if err := s.replaceLocal(ctx, n, data, lerr == nil, blob); err != nil {
+			} else if err := s.replaceLocal(ctx, n, data, lerr == nil && s.isDirty(n), blob); err != nil {
 				b.Action, b.Err = "failed", err.Error()
 			} else {
 				b.Action = "pulled"
