@@ -30,7 +30,8 @@ import (
 // providers and opens a deal on chain; the file reads back byte-exact,
 // and again after two of the holders' node processes are SIGKILLed. An
 // object put through the S3 gateway before the kill reads back through it
-// after.
+// after. A new home with the tenant's seed imported recovers both buckets
+// from the network (store ls/get, an S3 gateway there, store sync).
 func TestStoreCLIDevnet(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("devnet nodes run the sandbox supervisor: needs root; CI runs this as root")
@@ -173,6 +174,21 @@ func TestStoreCLIDevnet(t *testing.T) {
 			t.Fatalf("store get %s on a new home: %d bytes, want %d (%v)", obj, len(got), len(want), err)
 		}
 	}
+	s3r, stopS3r := startS3(t, bin, home2) // the gateway on the new home sees them too
+	lb, err := s3r.ListBuckets(ctx, &s3.ListBucketsInput{})
+	if err != nil || len(lb.Buckets) != 2 || aws.ToString(lb.Buckets[0].Name) != "bkt" || aws.ToString(lb.Buckets[1].Name) != "s3b" {
+		t.Fatalf("s3 ListBuckets on a new home: %+v %v", lb, err)
+	}
+	if res, err := s3r.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String("s3b"), Key: aws.String("small")}); err != nil {
+		t.Fatalf("s3 get on a new home: %v", err)
+	} else {
+		got, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		if !bytes.Equal(got, small) {
+			t.Fatal("s3 get on a new home: differs")
+		}
+	}
+	stopS3r()
 	var synced []struct{ Bucket, Action string }
 	if err := json.Unmarshal([]byte(vim2("store", "sync", "-o", "json")), &synced); err != nil {
 		t.Fatal(err)
