@@ -44,7 +44,8 @@ func (v *versions) Lock(ctx context.Context) (func(), error) { return v.Store.(i
 // blob's deal closes; a writer whose cached version is stale is refused
 // by the chain and re-applies its change to the newer version (nothing
 // is lost); a deleted bucket clears its pointer; with debounce a change
-// waits in the cache until Close flushes it, and one that lost the race
+// waits in the cache until Close flushes it or an overwrite is about to
+// close the replaced object's deal, and one that lost the race
 // to another writer is kept aside with a warning; a change whose replication
 // failed is pushed by a later process's Sync and pulled by a new home's.
 func TestIndexOnNetwork(t *testing.T) {
@@ -216,6 +217,21 @@ func TestIndexOnNetwork(t *testing.T) {
 	}
 	if v := pointers()[photos].Version; v != v0+1 {
 		t.Fatalf("after Close the pointer is at %d, want %d", v, v0+1)
+	}
+	// An overwrite closes the replaced object's deal, so the debounced
+	// index is replicated first: the network's index never names a closed
+	// deal.
+	v2 := pointers()[photos].Version
+	oldCat, err := d.Stat(ctx, "photos", "cat.jpg")
+	if err != nil {
+		t.Fatal(err)
+	}
+	put(d, "photos", "cat.jpg", 500<<10)
+	if v := pointers()[photos].Version; v != v2+1 {
+		t.Fatalf("overwrite under debounce: pointer %d → %d, want it replicated before the close", v2, v)
+	}
+	if dl, err := cc.Deal(ctx, oldCat.Parts[0].Deal); err != nil || dl.State != market.DealClosed {
+		t.Fatalf("overwritten object's deal: %+v %v", dl, err)
 	}
 	// A debounced change that loses the race to another machine's write
 	// is kept aside in the cache (nobody re-applies it), with a warning;
