@@ -52,10 +52,20 @@ answer NotImplemented. Buckets it creates use the store config's k, m and
 segment size. Credentials are derived from your wallet key and printed at
 start (and by 'vimana s3 credentials'). Port 0 picks a free port.`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
+		RunE: func(cmd *cobra.Command, args []string) (err error) {
 			c, k, cfg, err := openStore()
 			if err != nil {
 				return err
+			}
+			// Every S3 PUT changes the index: replicate it at most once
+			// per index_delay, and what is pending when the gateway stops.
+			if st, ok := replicatedIndex(c); ok {
+				st.Debounce()
+				defer func() {
+					if ferr := flushStore(c); ferr != nil && err == nil {
+						err = ferr
+					}
+				}()
 			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
 			defer stop()

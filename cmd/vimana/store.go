@@ -20,6 +20,10 @@ import (
 // config's key, default "tenant").
 var storeKeyName string
 
+// openedStore is the client a store command opened; the store command
+// flushes its index after the command ran.
+var openedStore *objects.Client
+
 func storeConfigPath() string { return filepath.Join(g.home, "store", "config.toml") }
 
 // openStore loads the store config and the wallet key and opens the client.
@@ -49,6 +53,10 @@ func openStore() (*objects.Client, *wallet.Key, objects.Config, error) {
 	c.Warn = func(err error) { // an overwrite whose old deal could not be closed
 		fmt.Fprintf(os.Stderr, "warning: %v (the replaced object's deal runs to its expiry)\n", err)
 	}
+	if st, ok := replicatedIndex(c); ok {
+		st.Warn = storeWarn
+	}
+	openedStore = c
 	return c, k, cfg, nil
 }
 
@@ -116,8 +124,14 @@ local network of directories under <home>/store/pieces (no devnet needed);
 	}
 	cmd.PersistentFlags().StringVar(&storeKeyName, "key", "", `wallet key that owns the objects (default: config key, "tenant")`)
 	cmd.PersistentFlags().StringVar(&passphraseFile, "passphrase-file", "", "file holding the keystore passphrase")
+	cmd.PersistentPostRunE = func(*cobra.Command, []string) error {
+		if openedStore == nil {
+			return nil
+		}
+		return flushStore(openedStore)
+	}
 	cmd.AddCommand(newStoreMbCmd(), newStoreRbCmd(), newStorePutCmd(), newStoreGetCmd(), newStoreLsCmd(),
-		newStoreRmCmd(), newStoreStatCmd(), newStoreShareCmd(), newStoreRenewCmd())
+		newStoreRmCmd(), newStoreStatCmd(), newStoreShareCmd(), newStoreRenewCmd(), newStoreSyncCmd())
 	return cmd
 }
 

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"io"
 	"os"
@@ -20,6 +21,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/vistara-labs/vimana/internal/chain"
 	"github.com/vistara-labs/vimana/internal/market"
+	"github.com/vistara-labs/vimana/internal/wallet"
 )
 
 // TestStoreCLIDevnet is `vimana store` and `vimana s3 serve` on a devnet
@@ -28,7 +30,8 @@ import (
 // providers and opens a deal on chain; the file reads back byte-exact,
 // and again after two of the holders' node processes are SIGKILLed. An
 // object put through the S3 gateway before the kill reads back through it
-// after.
+// after. A new home with the tenant's seed imported recovers both buckets
+// from the network (store ls/get, an S3 gateway there, store sync).
 func TestStoreCLIDevnet(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("devnet nodes run the sandbox supervisor: needs root; CI runs this as root")
@@ -121,7 +124,78 @@ func TestStoreCLIDevnet(t *testing.T) {
 	if !bytes.Equal(got, small) {
 		t.Fatal("s3 get with two holders killed: differs")
 	}
-	stopS3()
+	stopS3() // flushes the gateway's debounced index changes
+
+	// A fresh home with the same wallet key recovers every bucket and
+	// object from the network (the index is replicated with pointers on
+	// chain) and reads them byte-exact, with the two holders still dead.
+	ks, err := wallet.OpenKeystore(filepath.Join(dir, "keys"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tk, err := ks.Load("tenant", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	home2 := t.TempDir()
+	seedFile := filepath.Join(t.TempDir(), "seed")
+	cfgRaw, err := os.ReadFile(filepath.Join(dir, "store", "config.toml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(seedFile, []byte(hex.EncodeToString(tk.Seed())), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Join(home2, "store"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(home2, "store", "config.toml"), cfgRaw, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	vim2 := func(args ...string) string {
+		t.Helper()
+		return execOK(t, bin, append([]string{"--home", home2}, args...)...)
+	}
+	vim2("wallet", "import", "tenant", "--seed-file", seedFile)
+	var buckets []struct {
+		Name    string `json:"name"`
+		Objects int    `json:"objects"`
+	}
+	if err := json.Unmarshal([]byte(vim2("store", "ls", "-o", "json")), &buckets); err != nil {
+		t.Fatal(err)
+	}
+	if len(buckets) != 2 || buckets[0].Name != "bkt" || buckets[0].Objects != 1 || buckets[1].Name != "s3b" || buckets[1].Objects != 1 {
+		t.Fatalf("store ls on a new home: %+v", buckets)
+	}
+	for obj, want := range map[string][]byte{"bkt/blob": data, "s3b/small": small} {
+		out := filepath.Join(t.TempDir(), "out.bin")
+		vim2("store", "get", obj, out, "-q")
+		if got, err := os.ReadFile(out); err != nil || !bytes.Equal(got, want) {
+			t.Fatalf("store get %s on a new home: %d bytes, want %d (%v)", obj, len(got), len(want), err)
+		}
+	}
+	s3r, stopS3r := startS3(t, bin, home2) // the gateway on the new home sees them too
+	lb, err := s3r.ListBuckets(ctx, &s3.ListBucketsInput{})
+	if err != nil || len(lb.Buckets) != 2 || aws.ToString(lb.Buckets[0].Name) != "bkt" || aws.ToString(lb.Buckets[1].Name) != "s3b" {
+		t.Fatalf("s3 ListBuckets on a new home: %+v %v", lb, err)
+	}
+	if res, err := s3r.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String("s3b"), Key: aws.String("small")}); err != nil {
+		t.Fatalf("s3 get on a new home: %v", err)
+	} else {
+		got, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		if !bytes.Equal(got, small) {
+			t.Fatal("s3 get on a new home: differs")
+		}
+	}
+	stopS3r()
+	var synced []struct{ Bucket, Action string }
+	if err := json.Unmarshal([]byte(vim2("store", "sync", "-o", "json")), &synced); err != nil {
+		t.Fatal(err)
+	}
+	if len(synced) != 2 || synced[0].Action != "current" || synced[1].Action != "current" {
+		t.Fatalf("store sync on the recovered home: %+v", synced)
+	}
 
 	// store renew moves the deal's expiry and tops up its escrow; stat
 	// shows the chain's expiry and escrow.

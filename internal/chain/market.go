@@ -80,6 +80,14 @@ func (s *Signer) Submit(ctx context.Context, typ string, msg app.Msg) (Submitted
 		res, err := s.C.Broadcast(ctx, raw)
 		if err != nil {
 			s.synced = false // unknown whether it reached the mempool
+			if attempt == 0 {
+				// CometBFT v1 reports a CheckTx refusal (a nonce another
+				// client of this key used first) as an RPC error: resync
+				// from committed state and try once more. A tx that did
+				// reach the mempool is re-sent byte-identical and refused
+				// as a duplicate.
+				continue
+			}
 			return Submitted{}, err
 		}
 		if res.Code == app.CodeBadNonce && attempt == 0 {

@@ -39,3 +39,18 @@ func (c *Client) Challenges(ctx context.Context, provider wallet.Address) ([]mar
 	err := c.query(ctx, app.QueryChallenges, []byte(provider.String()), &cs)
 	return cs, err
 }
+
+// IndexPointers lists an owner's index pointers (market.SetIndex).
+func (c *Client) IndexPointers(ctx context.Context, owner wallet.Address) ([]market.IndexPointer, error) {
+	var ps []market.IndexPointer
+	err := c.query(ctx, app.QueryIndex, []byte(owner.String()), &ps)
+	return ps, err
+}
+
+// IndexPointer returns one of an owner's index pointers (ErrNotFound if
+// it has none by that name).
+func (c *Client) IndexPointer(ctx context.Context, owner wallet.Address, name string) (market.IndexPointer, error) {
+	var p market.IndexPointer
+	err := c.query(ctx, app.QueryIndex, []byte(owner.String()+"/"+name), &p)
+	return p, err
+}

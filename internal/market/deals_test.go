@@ -493,7 +493,8 @@ func TestCloseFlaggedDeal(t *testing.T) {
 }
 
 // FuzzStorageConservation drives deals, closes and renewals (by the owner
-// and by strangers), audits with silent providers, paid repairs, withdrawals and blocks from
+// and by strangers), audits with silent providers, paid repairs, index pointers
+// (a pointer changes only by a rising version), withdrawals and blocks from
 // the input; the world checks conservation and the storage books after
 // every block, and a closed deal never holds escrow or open challenges.
 // The seeds run as a normal test.
@@ -501,6 +502,7 @@ func FuzzStorageConservation(f *testing.F) {
 	f.Add([]byte{0, 1, 4, 3, 0, 4, 1, 0, 4, 4})
 	f.Add([]byte{0, 9, 0, 17, 4, 3, 2, 4, 4, 3, 1, 1, 1, 0, 4, 5, 3, 4, 0, 30, 4, 1, 2, 4, 4, 4})
 	f.Add([]byte{0, 200, 4, 3, 6, 4, 3, 6, 4, 3, 6, 4, 3, 6, 4, 1, 0, 4, 2, 0, 5, 1, 4})
+	f.Add([]byte{0, 9, 8, 1, 8, 4, 8, 2, 8, 130, 8, 5, 8, 0, 4, 1, 0, 7, 6, 7, 10, 7, 4, 4})
 	// provider 0 silent until it fails an audit, then its piece moves to provider 6
 	silent := []byte{0, 39}
 	for range 30 {
@@ -528,7 +530,7 @@ func FuzzStorageConservation(f *testing.F) {
 		}
 		for i := 0; i < len(ops); i += 2 {
 			b := arg(i)
-			switch ops[i] % 8 {
+			switch ops[i] % 9 {
 			case 0: // open a deal
 				m := w.deal(w.height+5+int64(b%40), 0)
 				m.Object = bytes.Repeat([]byte{b, byte(i)}, 16)
@@ -583,6 +585,28 @@ func FuzzStorageConservation(f *testing.F) {
 				}
 				if r, _ := (Reader{w.kv}).Deal(d.ID); err == nil && (r.Expiry != m.Expiry || r.Escrow < 18*uint64(m.Expiry-w.height)) {
 					t.Fatalf("renewed to %d: %+v", m.Expiry, r)
+				}
+			case 8: // an index pointer set or cleared, by the tenant or a provider, naming a deal or not
+				who := w.tenant
+				if b&0x80 != 0 {
+					who = w.provs[int(b)%len(w.provs)]
+				}
+				m := &SetIndex{Name: "b" + utoa(uint64(b%3)), Version: uint64(b%16) + 1, Object: []byte{b}}
+				if b%5 == 0 {
+					m.Object = nil
+				} else if b%2 == 0 && len(deals) > 0 {
+					m.Deal = deals[int(b)%len(deals)]
+				}
+				prev, had := Reader{w.kv}.IndexPointer(who.Address(), m.Name)
+				err := w.exec(who, m)
+				cur, has := Reader{w.kv}.IndexPointer(who.Address(), m.Name)
+				switch {
+				case err != nil && (had != has || (had && (prev.Version != cur.Version || !bytes.Equal(prev.Object, cur.Object) || prev.Deal != cur.Deal))):
+					t.Fatalf("refused %+v changed the pointer %+v → %+v", m, prev, cur)
+				case err == nil && m.Object == nil && (has || !had || m.Version < prev.Version):
+					t.Fatalf("removal %+v of %+v left %+v", m, prev, cur)
+				case err == nil && m.Object != nil && (!has || cur.Version != m.Version || (had && prev.Version >= m.Version)):
+					t.Fatalf("set %+v over %+v gave %+v", m, prev, cur)
 				}
 			}
 		}

@@ -92,6 +92,8 @@ func Exec(c *Ctx, m Msg) error {
 		err = closeDeal(c, s, m)
 	case *RenewStorageDeal:
 		err = renewDeal(c, s, m)
+	case *SetIndex:
+		err = setIndex(c, s, m)
 	default:
 		err = fail(CodeInvalid, "unknown market message %T", m)
 	}

@@ -24,7 +24,7 @@ const (
 
 // Types lists every market message type.
 var Types = []string{TypeRegister, TypeUpdate, TypeDeregister, TypeHeartbeat, TypeWithdraw, TypeOrder, TypeBid, TypeClose, TypeTopUp,
-	TypeStorageDeal, TypeAuditProof, TypeRepairDeal, TypeCloseStorageDeal, TypeRenewStorageDeal}
+	TypeStorageDeal, TypeAuditProof, TypeRepairDeal, TypeCloseStorageDeal, TypeRenewStorageDeal, TypeSetIndex}
 
 // Msg is a market message. Validate checks it without state.
 type Msg interface {
@@ -132,6 +132,8 @@ func New(t string) Msg {
 		return &CloseStorageDeal{}
 	case TypeRenewStorageDeal:
 		return &RenewStorageDeal{}
+	case TypeSetIndex:
+		return &SetIndex{}
 	}
 	return nil
 }

@@ -13,6 +13,8 @@ func FuzzDecodeTx(f *testing.F) {
 	f.Add(valid)
 	f.Add(NewTx(fx.alice, testChainID, market.TypeCloseStorageDeal, &market.CloseStorageDeal{Deal: "abcdefghijklmnop"}, 10, 0).Encode())
 	f.Add(NewTx(fx.alice, testChainID, market.TypeRenewStorageDeal, &market.RenewStorageDeal{Deal: "abcdefghijklmnop", Expiry: 100, Deposit: 5}, 10, 0).Encode())
+	f.Add(NewTx(fx.alice, testChainID, market.TypeSetIndex, &market.SetIndex{Name: "0123abcd.bucket", Version: 2, Object: bytes.Repeat([]byte("x"), 6000), Deal: "abcdefghijklmnop"}, 10, 0).Encode())
+	f.Add(NewTx(fx.alice, testChainID, market.TypeSetIndex, &market.SetIndex{Name: "0123abcd.bucket", Version: 3}, 10, 1).Encode())
 	f.Add([]byte(`{"body":{},"signature":""}`))
 	f.Add([]byte(`{}`))
 	f.Add(bytes.Replace(valid, []byte(`"nonce":0`), []byte(`"nonce":0,"x":1`), 1))
@@ -28,7 +30,7 @@ func FuzzDecodeTx(f *testing.F) {
 		if !bytes.Equal(tx.Encode(), raw) {
 			t.Fatalf("accepted non-canonical input %q", raw)
 		}
-		if len(raw) > MaxDealTxBytes || (len(raw) > MaxTxBytes && tx.Body.Type != market.TypeStorageDeal) {
+		if len(raw) > MaxDealTxBytes || len(raw) > MaxTxBytesOf(tx.Body.Type) || (len(raw) > MaxTxBytes && tx.Body.Type != market.TypeStorageDeal && tx.Body.Type != market.TypeSetIndex) {
 			t.Fatal("accepted oversized input")
 		}
 		tx.VerifySignature()

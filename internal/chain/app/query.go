@@ -32,6 +32,7 @@ const (
 	QueryActiveDeals = "/storage/active"     // value: []market.Deal, active ones
 	QueryRepairDeals = "/storage/repair"     // value: []market.Deal flagged for repair
 	QueryChallenges  = "/storage/challenges" // data: bech32 provider; value: []market.Challenge open for it
+	QueryIndex       = "/storage/index"      // data: bech32 owner, or owner/name; value: []market.IndexPointer, or one
 )
 
 // committedKV reads committed state for market queries.
@@ -110,6 +111,22 @@ func (a *App) Query(_ context.Context, req *abci.QueryRequest) (*abci.QueryRespo
 		} else {
 			v = r.Challenges(addr)
 		}
+	case QueryIndex:
+		owner, name, one := strings.Cut(string(req.Data), "/")
+		addr, err := wallet.ParseAddress(owner)
+		if err != nil {
+			return &abci.QueryResponse{Code: CodeDecode, Codespace: Codespace, Log: err.Error(), Height: a.height}, nil
+		}
+		r := market.Reader{KV: committedKV{a}}
+		if !one {
+			v = r.IndexPointers(addr)
+			break
+		}
+		p, ok := r.IndexPointer(addr, name)
+		if !ok {
+			return &abci.QueryResponse{Code: CodeNotFound, Codespace: Codespace, Log: "no index pointer " + name, Height: a.height}, nil
+		}
+		v = p
 	case QueryDeal:
 		d, ok := market.Reader{KV: committedKV{a}}.Deal(string(req.Data))
 		if !market.ValidID(string(req.Data)) || !ok {

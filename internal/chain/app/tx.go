@@ -12,12 +12,26 @@ import (
 )
 
 // MaxTxBytes bounds an encoded transaction, except a storage deal, which
-// may be up to MaxDealTxBytes (it lists every piece of up to 48 segments);
-// anything larger is refused before decoding.
+// may be up to MaxDealTxBytes (it lists every piece of up to 48 segments),
+// and an index pointer, up to MaxIndexTxBytes (market.MaxIndexObject of
+// metadata, base64); anything larger than MaxDealTxBytes is refused
+// before decoding.
 const (
-	MaxTxBytes     = 4096
-	MaxDealTxBytes = 64 << 10
+	MaxTxBytes      = 4096
+	MaxDealTxBytes  = 64 << 10
+	MaxIndexTxBytes = 24 << 10
 )
+
+// MaxTxBytesOf is the size limit of a transaction of type t.
+func MaxTxBytesOf(t string) int {
+	switch t {
+	case market.TypeStorageDeal:
+		return MaxDealTxBytes
+	case market.TypeSetIndex:
+		return MaxIndexTxBytes
+	}
+	return MaxTxBytes
+}
 
 // SignDomain separates transaction signatures from every other use of a
 // wallet key (see wallet.SignBytes).
@@ -163,8 +177,8 @@ func DecodeTx(raw []byte) (*Tx, uint32, error) {
 		return nil, CodeDecode, fmt.Errorf("decoding tx: %v", err)
 	}
 	b := &tx.Body
-	if len(raw) > MaxTxBytes && b.Type != market.TypeStorageDeal {
-		return nil, CodeTooLarge, fmt.Errorf("tx is %d bytes, limit %d", len(raw), MaxTxBytes)
+	if limit := MaxTxBytesOf(b.Type); len(raw) > limit {
+		return nil, CodeTooLarge, fmt.Errorf("tx is %d bytes, limit %d", len(raw), limit)
 	}
 	msg := newMsg(b.Type)
 	if msg == nil {

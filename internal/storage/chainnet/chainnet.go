@@ -7,6 +7,8 @@
 // once every piece is stored; CloseDeal ends a deal early (storage.close)
 // when the object client deletes or replaces the last entry naming it;
 // RenewDeal extends one (storage.renew, renew.go).
+// IndexStore keeps the owner's sealed bucket index on the network too:
+// blobs stored like objects, a storage.index pointer per blob on chain.
 //
 // chainnet is a client: it imports chain (queries, signed txs), market
 // (types), storage, storage/objects, storage/piecestore and wallet; never
@@ -15,6 +17,7 @@ package chainnet
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -39,6 +42,8 @@ const (
 	OptDealBlocks = "deal_blocks"   // deal length in blocks; default DefaultDealBlocks
 	OptRepairAt   = "repair_at"     // flag a segment for repair below this many healthy pieces; default 0 = k+m
 	OptTxTimeout  = "tx_timeout"    // how long to wait for the deal's block; default 1m
+	OptIndex      = "index"         // "network" (default): the bucket index is replicated to the network; "local": only under --home
+	OptIndexDelay = "index_delay"   // how long a server (the S3 gateway) may hold an index change back; default 5s
 
 	DefaultDealBlocks = 864_000 // 10 days of 1 s blocks (1 day on a 100 ms devnet)
 )
@@ -67,6 +72,9 @@ type Network struct {
 	// block (renew.go).
 	SubmitRenew func(ctx context.Context, msg *market.RenewStorageDeal) error
 	HTTP        *http.Client // piece uploads and reads
+	// Index, when set, keeps the owner's bucket index on the network too
+	// (IndexStore).
+	Index *IndexConfig
 
 	mu      sync.Mutex
 	cached  []market.Provider
@@ -78,7 +86,34 @@ var (
 	_ objects.DealNetwork = (*Network)(nil)
 	_ objects.Locator     = (*Network)(nil)
 	_ objects.DealCloser  = (*Network)(nil)
+
+	_ objects.IndexNetwork = (*Network)(nil)
 )
+
+// IndexConfig is what a Network's IndexStore is made of (IndexStore's
+// fields of the same names).
+type IndexConfig struct {
+	Chain  IndexChain
+	Submit func(ctx context.Context, m *market.SetIndex) error
+	Master []byte
+	Params storage.Params
+	Delay  time.Duration
+}
+
+// IndexStore implements objects.IndexNetwork: local (the index directory)
+// becomes the cache of an IndexStore, or stays the index when the
+// network keeps none (`index = "local"`).
+func (n *Network) IndexStore(local index.Store) (index.Store, error) {
+	if n.Index == nil {
+		return local, nil
+	}
+	s := &IndexStore{Local: local, Net: n, Chain: n.Index.Chain, Submit: n.Index.Submit, Master: n.Index.Master,
+		Params: n.Index.Params, Delay: n.Index.Delay}
+	if s.Chain == nil || s.Submit == nil || len(s.Master) != storage.KeySize {
+		return nil, fmt.Errorf("chainnet: the replicated index needs a chain, a signer and the objects key")
+	}
+	return s, nil
+}
 
 // providersTTL bounds how stale the provider list a read resolves
 // against may be: a read resolves once per segment, and one chain query
@@ -95,7 +130,7 @@ func Open(_ string, cfg objects.Config, seed []byte) (objects.Network, error) {
 	o := cfg.NetworkOptions
 	for k := range o {
 		switch k {
-		case OptRPC, OptPrice, OptDealBlocks, OptRepairAt, OptTxTimeout:
+		case OptRPC, OptPrice, OptDealBlocks, OptRepairAt, OptTxTimeout, OptIndex, OptIndexDelay:
 		default:
 			return nil, fmt.Errorf("store config: network_options.%s: unknown for network %q", k, Name)
 		}
@@ -140,10 +175,24 @@ func Open(_ string, cfg objects.Config, seed []byte) (objects.Network, error) {
 			return nil, fmt.Errorf("store config: network_options.%s %q: want a positive duration", OptTxTimeout, s)
 		}
 	}
+	delay := 5 * time.Second
+	if s, ok := o[OptIndexDelay]; ok {
+		if delay, err = time.ParseDuration(s); err != nil || delay < 0 {
+			return nil, fmt.Errorf("store config: network_options.%s %q: want a duration ≥ 0", OptIndexDelay, s)
+		}
+	}
+	replicate := true
+	switch o[OptIndex] {
+	case "", "network":
+	case "local":
+		replicate = false
+	default:
+		return nil, fmt.Errorf("store config: network_options.%s %q: want \"network\" or \"local\"", OptIndex, o[OptIndex])
+	}
 	hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 16, IdleConnTimeout: time.Minute}}
 	cc := &chain.Client{RPC: rpc}
 	signer := &chain.Signer{C: cc, Key: key}
-	return &Network{Chain: cc, Key: key, Price: uint64(price), DealBlocks: blocks, RepairAt: uint32(repairAt), HTTP: hc,
+	n := &Network{Chain: cc, Key: key, Price: uint64(price), DealBlocks: blocks, RepairAt: uint32(repairAt), HTTP: hc,
 		Submit: func(ctx context.Context, msg *market.StorageDeal) error {
 			_, _, err := signer.SubmitAndWait(ctx, market.TypeStorageDeal, msg, timeout)
 			return err
@@ -155,7 +204,25 @@ func Open(_ string, cfg objects.Config, seed []byte) (objects.Network, error) {
 		SubmitRenew: func(ctx context.Context, msg *market.RenewStorageDeal) error {
 			_, _, err := signer.SubmitAndWait(ctx, market.TypeRenewStorageDeal, msg, timeout)
 			return err
-		}}, nil
+		}}
+	if replicate {
+		master, err := storage.MasterKey(seed, "objects")
+		if err != nil {
+			return nil, err
+		}
+		p := cfg.Params()
+		p.SegmentSize = IndexSegmentSize
+		n.Index = &IndexConfig{Chain: cc, Master: master, Params: p, Delay: delay,
+			Submit: func(ctx context.Context, msg *market.SetIndex) error {
+				_, _, err := signer.SubmitAndWait(ctx, market.TypeSetIndex, msg, timeout)
+				var te *chain.TxError
+				if errors.As(err, &te) && te.Code == market.CodeState {
+					return fmt.Errorf("%w: %v", ErrStale, err)
+				}
+				return err
+			}}
+	}
+	return n, nil
 }
 
 // providers is the chain's provider list, at most providersTTL old

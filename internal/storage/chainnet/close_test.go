@@ -70,63 +70,14 @@ func TestStoreDeleteClosesDealOnChain(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	tenant := mustKey(t)
-	g := app.Genesis{MinFee: 10, Balances: []app.GenesisBalance{{Address: tenant.Address(), Amount: 1_000_000_000}}}
-	var keys []*wallet.Key
-	for range 6 {
-		k := mustKey(t)
-		keys = append(keys, k)
-		g.Balances = append(g.Balances, app.GenesisBalance{Address: k.Address(), Amount: 10_000_000})
-	}
-	mp := market.DefaultParams()
-	// No heartbeats here and no slashing: a late proof on a busy machine
-	// would pay the tenant and blur the refund check.
-	mp.MinStake, mp.Grace, mp.AuditWindow = 1000, 1_000_000, 1_000_000
-	g.Market = &mp
-	rpc := freeAddr(t)
-	cn, err := chain.Start(ctx, chain.Config{Home: filepath.Join(t.TempDir(), "chain"), ChainID: "close-e2e", Genesis: g,
-		RPCListen: "tcp://" + rpc, P2PListen: "tcp://" + freeAddr(t), BlockInterval: 100 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cn.Stop() })
-	cc := &chain.Client{RPC: "http://" + rpc}
-	eventually(t, "block 2", 60*time.Second, func() bool { h, err := cc.Height(ctx); return err == nil && h >= 2 })
-
-	lookup := piecestore.ChainLookup(cc.Deal, chain.ErrNotFound)
-	xk, _ := ecdh.X25519().GenerateKey(rand.Reader)
-	quiet := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))
-	var stores []*piecestore.Store
-	for _, k := range keys {
-		st, err := piecestore.Open(t.TempDir(), 64<<20, k)
-		if err != nil {
-			t.Fatal(err)
-		}
-		stores = append(stores, st)
-		addr := freeAddr(t)
-		l, err := net.Listen("tcp", addr)
-		if err != nil {
-			t.Fatal(err)
-		}
-		srv := &http.Server{Handler: piecestore.Handler(st, piecestore.DealAuthorizer(lookup))}
-		go srv.Serve(l)
-		t.Cleanup(func() { srv.Close() })
-		s := &chain.Signer{C: cc, Key: k}
-		offer := market.Offer{Endpoint: "http://" + addr, Ingress: "vimana.localhost:1", X25519: xk.PublicKey().Bytes(),
-			Attributes: market.Attributes{Isolation: []string{"sandbox"}}, Capacity: market.Resources{CPUMilli: 1000, MemoryMiB: 1024},
-			Prices: market.Prices{StorageMiB: 1}, Storage: 64 << 20}
-		if _, err := s.Submit(ctx, market.TypeRegister, &market.Register{Offer: offer, Stake: 1_000_000}); err != nil {
-			t.Fatal(err)
-		}
-		go (&provider.Auditor{Addr: k.Address(), Chain: cc, Submit: s, Pieces: st, Logger: quiet}).Run(ctx)
-	}
-	eventually(t, "providers registered", 30*time.Second, func() bool {
-		ps, err := cc.Providers(ctx)
-		return err == nil && len(ps) == 6
-	})
+	rpc, cc, lookup, stores := startStorageChain(t, ctx, "close-e2e", tenant)
 
 	cfg := objects.DefaultConfig()
 	cfg.Network = chainnet.Name
-	cfg.NetworkOptions = map[string]string{chainnet.OptRPC: "http://" + rpc, chainnet.OptDealBlocks: "5000", chainnet.OptTxTimeout: "30s"}
+	// The index stays local here: its blobs' deals and pointer fees would
+	// blur the balance and book checks (TestIndexOnNetwork covers it).
+	cfg.NetworkOptions = map[string]string{chainnet.OptRPC: "http://" + rpc, chainnet.OptDealBlocks: "5000", chainnet.OptTxTimeout: "30s",
+		chainnet.OptIndex: "local"}
 	c, err := objects.Open(t.TempDir(), cfg, tenant.Seed())
 	if err != nil {
 		t.Fatal(err)
@@ -237,4 +188,68 @@ func TestStoreDeleteClosesDealOnChain(t *testing.T) {
 	if err != nil || cd.State != market.DealClosed || cd.Refund != 0 {
 		t.Fatalf("second close: %+v %v", cd, err)
 	}
+}
+
+// startStorageChain starts a CometBFT node in process (100 ms blocks)
+// with tenant funded and six storage providers registered, each serving
+// a piece store over HTTP on a free port and running its auditor until
+// ctx ends. It returns the node's RPC address, a client, the providers'
+// deal lookup and their stores.
+func startStorageChain(t *testing.T, ctx context.Context, chainID string, tenant *wallet.Key) (string, *chain.Client, piecestore.DealLookup, []*piecestore.Store) {
+	t.Helper()
+	g := app.Genesis{MinFee: 10, Balances: []app.GenesisBalance{{Address: tenant.Address(), Amount: 1_000_000_000}}}
+	var keys []*wallet.Key
+	for range 6 {
+		k := mustKey(t)
+		keys = append(keys, k)
+		g.Balances = append(g.Balances, app.GenesisBalance{Address: k.Address(), Amount: 10_000_000})
+	}
+	mp := market.DefaultParams()
+	// No heartbeats here and no slashing: a late proof on a busy machine
+	// would pay the tenant and blur the refund check.
+	mp.MinStake, mp.Grace, mp.AuditWindow = 1000, 1_000_000, 1_000_000
+	g.Market = &mp
+	rpc := freeAddr(t)
+	cn, err := chain.Start(ctx, chain.Config{Home: filepath.Join(t.TempDir(), "chain"), ChainID: chainID, Genesis: g,
+		RPCListen: "tcp://" + rpc, P2PListen: "tcp://" + freeAddr(t), BlockInterval: 100 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cn.Stop() })
+	cc := &chain.Client{RPC: "http://" + rpc}
+	eventually(t, "block 2", 60*time.Second, func() bool { h, err := cc.Height(ctx); return err == nil && h >= 2 })
+
+	lookup := piecestore.ChainLookup(cc.Deal, chain.ErrNotFound)
+	xk, _ := ecdh.X25519().GenerateKey(rand.Reader)
+	quiet := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))
+	var stores []*piecestore.Store
+	for _, k := range keys {
+		st, err := piecestore.Open(t.TempDir(), 64<<20, k)
+		if err != nil {
+			t.Fatal(err)
+		}
+		stores = append(stores, st)
+		addr := freeAddr(t)
+		l, err := net.Listen("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		srv := &http.Server{Handler: piecestore.Handler(st, piecestore.DealAuthorizer(lookup))}
+		go srv.Serve(l)
+		t.Cleanup(func() { srv.Close() })
+		s := &chain.Signer{C: cc, Key: k}
+		offer := market.Offer{Endpoint: "http://" + addr, Ingress: "vimana.localhost:1", X25519: xk.PublicKey().Bytes(),
+			Attributes: market.Attributes{Isolation: []string{"sandbox"}}, Capacity: market.Resources{CPUMilli: 1000, MemoryMiB: 1024},
+			Prices: market.Prices{StorageMiB: 1}, Storage: 64 << 20}
+		if _, err := s.Submit(ctx, market.TypeRegister, &market.Register{Offer: offer, Stake: 1_000_000}); err != nil {
+			t.Fatal(err)
+		}
+		go (&provider.Auditor{Addr: k.Address(), Chain: cc, Submit: s, Pieces: st, Logger: quiet}).Run(ctx)
+	}
+	eventually(t, "providers registered", 30*time.Second, func() bool {
+		ps, err := cc.Providers(ctx)
+		return err == nil && len(ps) == 6
+	})
+
+	return rpc, cc, lookup, stores
 }

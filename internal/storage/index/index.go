@@ -4,8 +4,9 @@
 // plus its pending multipart uploads. It is encrypted on the client: each
 // bucket is one blob, sealed with XChaCha20-Poly1305 under a key derived
 // from the owner's master key, and named by an HMAC of the bucket name, so
-// whoever holds the blobs (a directory under --home today, a piece on the
-// network later) learns neither bucket names, keys nor sizes of objects.
+// whoever holds the blobs (a directory under --home; on the chain network
+// also providers, see storage/chainnet.IndexStore) learns neither bucket
+// names, keys nor sizes of objects.
 // Decrypted, the objects are a sorted slice, so listing is lexicographic
 // with S3's prefix, delimiter, marker and max-keys paging.
 //
@@ -45,7 +46,16 @@ var (
 	ErrNotEmpty      = errors.New("index: bucket not empty")
 	ErrInvalid       = errors.New("index: invalid")
 	ErrCorrupt       = errors.New("index: blob does not decrypt (wrong key or damaged)")
+	// ErrConflict is a Store's refusal of a write because another writer
+	// (another machine of the same owner) stored a newer version of the
+	// blob first; the Store has the newer version by the time it returns
+	// this, so the Index reloads and applies the change again.
+	ErrConflict = errors.New("index: a newer version was written elsewhere")
 )
+
+// conflictRetries bounds how often one change is re-applied after
+// ErrConflict before the error is returned.
+const conflictRetries = 5
 
 // BucketConfig are a bucket's storage parameters, fixed at creation.
 type BucketConfig struct {
@@ -237,20 +247,27 @@ func (ix *Index) update(ctx context.Context, bucket string, fn func(d *doc) erro
 	return ix.updateLocked(ctx, bucket, fn)
 }
 
-// updateLocked is update for a caller that holds the locks.
+// updateLocked is update for a caller that holds the locks. A write the
+// Store refuses with ErrConflict is applied again to the newer version
+// (fn runs on each freshly loaded document).
 func (ix *Index) updateLocked(ctx context.Context, bucket string, fn func(d *doc) error) error {
 	name := ix.blobName(bucket)
-	d, v, err := ix.load(ctx, name, false)
-	if err != nil {
-		if errors.Is(err, ErrNotFound) {
-			return fmt.Errorf("bucket %q: %w", bucket, ErrNotFound)
+	for attempt := 0; ; attempt++ {
+		d, v, err := ix.load(ctx, name, false)
+		if err != nil {
+			if errors.Is(err, ErrNotFound) {
+				return fmt.Errorf("bucket %q: %w", bucket, ErrNotFound)
+			}
+			return err
 		}
-		return err
+		if err := fn(d); err != nil {
+			return err
+		}
+		err = ix.save(ctx, name, d, v+1)
+		if !errors.Is(err, ErrConflict) || attempt >= conflictRetries {
+			return err
+		}
 	}
-	if err := fn(d); err != nil {
-		return err
-	}
-	return ix.save(ctx, name, d, v+1)
 }
 
 func (ix *Index) lock(ctx context.Context) (func(), error) {
@@ -312,12 +329,17 @@ func (ix *Index) CreateBucket(ctx context.Context, bucket string, cfg BucketConf
 	}
 	defer unlock()
 	name := ix.blobName(bucket)
-	if _, _, err := ix.load(ctx, name, false); err == nil {
-		return fmt.Errorf("bucket %q: %w", bucket, ErrAlreadyExists)
-	} else if !errors.Is(err, ErrNotFound) {
-		return err
+	for attempt := 0; ; attempt++ {
+		if _, _, err := ix.load(ctx, name, false); err == nil {
+			return fmt.Errorf("bucket %q: %w", bucket, ErrAlreadyExists)
+		} else if !errors.Is(err, ErrNotFound) {
+			return err
+		}
+		err := ix.save(ctx, name, &doc{Name: bucket, Config: cfg, Created: now.UTC()}, 1)
+		if !errors.Is(err, ErrConflict) || attempt >= conflictRetries {
+			return err
+		}
 	}
-	return ix.save(ctx, name, &doc{Name: bucket, Config: cfg, Created: now.UTC()}, 1)
 }
 
 // DeleteBucket removes an empty bucket (no objects, no pending uploads).
@@ -328,16 +350,21 @@ func (ix *Index) DeleteBucket(ctx context.Context, bucket string) error {
 	}
 	defer unlock()
 	name := ix.blobName(bucket)
-	d, _, err := ix.load(ctx, name, false)
-	if errors.Is(err, ErrNotFound) {
-		return fmt.Errorf("bucket %q: %w", bucket, ErrNotFound)
-	} else if err != nil {
-		return err
+	for attempt := 0; ; attempt++ {
+		d, _, err := ix.load(ctx, name, false)
+		if errors.Is(err, ErrNotFound) {
+			return fmt.Errorf("bucket %q: %w", bucket, ErrNotFound)
+		} else if err != nil {
+			return err
+		}
+		if len(d.Objects) > 0 || len(d.Uploads) > 0 {
+			return fmt.Errorf("bucket %q: %w", bucket, ErrNotEmpty)
+		}
+		err = ix.st.Remove(ctx, name)
+		if !errors.Is(err, ErrConflict) || attempt >= conflictRetries {
+			return err
+		}
 	}
-	if len(d.Objects) > 0 || len(d.Uploads) > 0 {
-		return fmt.Errorf("bucket %q: %w", bucket, ErrNotEmpty)
-	}
-	return ix.st.Remove(ctx, name)
 }
 
 // Bucket describes one bucket.

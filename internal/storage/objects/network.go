@@ -73,6 +73,20 @@ type Locator interface {
 	Locate(ctx context.Context, obj *storage.Object) (*storage.Object, error)
 }
 
+// IndexNetwork is a network that also keeps the owner's index (optional,
+// found by type assertion in Open): IndexStore wraps the local index
+// directory, which stays the cache every read is served from, with a
+// store that copies each blob to the network, so a new home with the
+// same wallet finds every bucket. Such a store may hold writes back for
+// a while (index.Flusher); Client.Close flushes them.
+type IndexNetwork interface {
+	IndexStore(local index.Store) (index.Store, error)
+}
+
+// Close flushes index writes the index's store still holds back (a
+// network-replicated index); call it before the process exits.
+func (c *Client) Close(ctx context.Context) error { return c.Index.Flush(ctx) }
+
 // NetworkFactory opens a network for a home directory and config; seed is
 // the owner's wallet seed, for networks that sign (uploads, deals).
 type NetworkFactory func(home string, cfg Config, seed []byte) (Network, error)

@@ -74,11 +74,17 @@ func OpenKeys(home string, cfg Config, seed, secret []byte) (*Client, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, err
 	}
-	ix, err := index.New(&index.DirStore{Dir: dir}, ixKey)
+	net, err := OpenNetwork(home, cfg, seed)
 	if err != nil {
 		return nil, err
 	}
-	net, err := OpenNetwork(home, cfg, seed)
+	var st index.Store = &index.DirStore{Dir: dir}
+	if in, ok := net.(IndexNetwork); ok { // the network keeps the index too; the directory is its cache
+		if st, err = in.IndexStore(st); err != nil {
+			return nil, err
+		}
+	}
+	ix, err := index.New(st, ixKey)
 	if err != nil {
 		return nil, err
 	}

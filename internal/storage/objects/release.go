@@ -63,6 +63,13 @@ func (c *Client) release(ctx context.Context, objs []storage.Object) *Released {
 		r.Err = fmt.Errorf("objects: network %T cannot close deals %v; they run to their expiry", c.Net, free)
 		return r
 	}
+	// An index kept on the network must not name a closed deal: a change
+	// the store still holds back (the S3 gateway's debounce) is replicated
+	// first. A no-op when every index write replicated already.
+	if err := c.Index.Flush(ctx); err != nil {
+		r.Err = fmt.Errorf("objects: the index change is not on the network yet, so deals %v stay open (they run to their expiry): %w", free, err)
+		return r
+	}
 	var errs []error
 	for _, d := range free {
 		cd, err := dc.CloseDeal(ctx, d)
