@@ -5,13 +5,6 @@ import (
 	"testing"
 )
 
-func code(err error) uint32 {
-	if e, ok := err.(*Error); ok {
-		return e.Code
-	}
-	return 0
-}
-
 // TestRenewStorageDeal: only the owner renews an active deal; a deposit
 // that leaves the escrow short is refused naming the shortfall; a renewed
 // deal outlives its old expiry (the old agenda item does nothing), is
