@@ -6,7 +6,9 @@
 // aws-sdk-go-v2 over loopback; and time to first byte of a 4 KiB object
 // (objects.Client.Get vs S3 GetObject), and of a 4 KiB+1 object (the
 // smallest that has pieces; 4 KiB and less is inline in the index). Runs
-// are interleaved so machine noise hits every path alike.
+// are interleaved so machine noise hits every path alike, and run r
+// starts with a different path (the disk's write-back after one 1 GiB put
+// slows the next one; -settle waits it out).
 //
 // With -devnet DIR the same paths run against a devnet's storage providers
 // (`vimana devnet up --home DIR`): the home's store config (network
@@ -32,6 +34,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -53,6 +56,7 @@ func main() {
 	runs := flag.Int("runs", 3, "interleaved runs per path")
 	ttfbN := flag.Int("ttfb", 200, "4 KiB GETs per path for time to first byte")
 	signed := flag.Bool("signed-payload", false, "sign the S3 payload (SHA-256 on client and gateway) instead of UNSIGNED-PAYLOAD")
+	settleFor := flag.Duration("settle", 0, "before each path's put: sync and wait this long, so one path's disk write-back does not slow the next (0: back to back)")
 	only := flag.String("only", "", "run only these paths, comma-separated: direct, client, s3 (default: all, interleaved)")
 	dir := flag.String("dir", "", "where the piece stores go (default: a temporary directory, removed at the end)")
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
@@ -153,12 +157,21 @@ func main() {
 	}
 	mbps := func(d time.Duration) float64 { return float64(size) / (1 << 20) / d.Seconds() }
 
+	// settle lets the disk drain what the previous path wrote: six
+	// providers share this machine's one disk, whose sustained write rate
+	// (not the code) otherwise decides the second and third puts.
+	settle := func() {
+		if *settleFor > 0 {
+			syscall.Sync()
+			time.Sleep(*settleFor)
+		}
+	}
 	want := func(path string) bool { return *only == "" || slices.Contains(strings.Split(*only, ","), path) }
 	type result struct{ put, get []float64 }
 	res := map[string]*result{"direct": {}, "client": {}, "s3": {}}
-	for run := range *runs {
+	paths := map[string]func(run int){
 		// direct: the pipeline alone.
-		if want("direct") {
+		"direct": func(run int) {
 			stores := place()
 			t0 := time.Now()
 			obj, err := storage.Put(ctx, bytes.NewReader(data), stores, master, bcfg.Params, nil)
@@ -175,10 +188,9 @@ func main() {
 				log.Fatal(err)
 			}
 			res["direct"].put, res["direct"].get = append(res["direct"].put, mbps(tp)), append(res["direct"].get, mbps(time.Since(t0)))
-		}
-
+		},
 		// client: index + MD5 + pipeline (what `vimana store put/get` does).
-		if want("client") {
+		"client": func(run int) {
 			key := fmt.Sprintf("client-%d", run)
 			t0 := time.Now()
 			if _, err := c.Put(ctx, bucket, key, bytes.NewReader(data), objects.PutOptions{}); err != nil {
@@ -190,10 +202,9 @@ func main() {
 				log.Fatal(err)
 			}
 			res["client"].put, res["client"].get = append(res["client"].put, mbps(tp)), append(res["client"].get, mbps(time.Since(t0)))
-		}
-
+		},
 		// s3: aws-sdk-go-v2 → loopback → versitygw → backend → pipeline.
-		if want("s3") {
+		"s3": func(run int) {
 			key := fmt.Sprintf("s3-%d", run)
 			t0 := time.Now()
 			if _, err := sc.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(bucket), Key: aws.String(key), Body: bytes.NewReader(data), ContentLength: aws.Int64(int64(size))}); err != nil {
@@ -211,6 +222,19 @@ func main() {
 				log.Fatalf("s3 get: %d bytes, %v", n, err)
 			}
 			res["s3"].put, res["s3"].get = append(res["s3"].put, mbps(tp)), append(res["s3"].get, mbps(time.Since(t0)))
+		},
+	}
+	// Run r starts with path r mod 3 (direct, client, s3 in turn): six
+	// providers share this machine's one disk, and a put that follows
+	// another 1 GiB put meets its write-back, so no path is always second.
+	order := []string{"direct", "client", "s3"}
+	for run := range *runs {
+		for i := range order {
+			name := order[(run+i)%len(order)]
+			if want(name) {
+				settle()
+				paths[name](run)
+			}
 		}
 	}
 	med := func(v []float64) float64 {

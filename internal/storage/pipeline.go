@@ -177,7 +177,9 @@ func decodeSegment(enc reedsolomon.Encoder, k int, master []byte, seg Segment, s
 	if err := enc.ReconstructData(shards); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrUnavailable, err)
 	}
-	ct := make([]byte, 0, seg.CipherSize)
+	// Room for whole shards: the last is padded past CipherSize, and a
+	// buffer of exactly CipherSize would be copied again by append.
+	ct := make([]byte, 0, k*len(shards[0]))
 	for _, sh := range shards[:k] {
 		ct = append(ct, sh...)
 	}
