@@ -56,6 +56,7 @@ func main() {
 	runs := flag.Int("runs", 3, "interleaved runs per path")
 	ttfbN := flag.Int("ttfb", 200, "4 KiB GETs per path for time to first byte")
 	signed := flag.Bool("signed-payload", false, "sign the S3 payload (SHA-256 on client and gateway) instead of UNSIGNED-PAYLOAD")
+	firstPath := flag.String("first", "direct", "the path run 0 starts with (direct, client, s3); later runs rotate")
 	settleFor := flag.Duration("settle", 0, "before each path's put: sync and wait this long, so one path's disk write-back does not slow the next (0: back to back)")
 	only := flag.String("only", "", "run only these paths, comma-separated: direct, client, s3 (default: all, interleaved)")
 	dir := flag.String("dir", "", "where the piece stores go (default: a temporary directory, removed at the end)")
@@ -228,9 +229,13 @@ func main() {
 	// providers share this machine's one disk, and a put that follows
 	// another 1 GiB put meets its write-back, so no path is always second.
 	order := []string{"direct", "client", "s3"}
+	first := slices.Index(order, *firstPath)
+	if first < 0 {
+		log.Fatalf("-first %q: want direct, client or s3", *firstPath)
+	}
 	for run := range *runs {
 		for i := range order {
-			name := order[(run+i)%len(order)]
+			name := order[(first+run+i)%len(order)]
 			if want(name) {
 				settle()
 				paths[name](run)
