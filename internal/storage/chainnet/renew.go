@@ -13,7 +13,20 @@ import (
 	"github.com/vistara-labs/vimana/internal/wallet"
 )
 
-var _ objects.DealRenewer = (*Network)(nil)
+var (
+	_ objects.DealRenewer    = (*Network)(nil)
+	_ objects.HeightReporter = (*Network)(nil)
+	_ objects.ExpiringIndex  = (*IndexStore)(nil)
+)
+
+// Height implements objects.HeightReporter: the chain's height.
+func (n *Network) Height(ctx context.Context) (int64, error) {
+	h, err := n.Chain.Height(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("chainnet: chain height: %w", err)
+	}
+	return h, nil
+}
 
 // balancer is a Chain that reports balances (chain.Client does).
 type balancer interface {

@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/pelletier/go-toml/v2"
 	"github.com/vistara-labs/vimana/internal/storage"
@@ -30,6 +31,24 @@ type Config struct {
 	K           int `toml:"k"`
 	M           int `toml:"m"`
 	SegmentSize int `toml:"segment_size"`
+	// AutoRenewWithin turns on the S3 gateway's background renewal (0:
+	// off, the default): every AutoRenewEvery it renews the deals (and
+	// index blobs) that end within this many blocks (Renewer).
+	AutoRenewWithin int64 `toml:"auto_renew_within,omitempty"`
+	// AutoRenewEvery is a Go duration ("10m", the default when empty).
+	AutoRenewEvery string `toml:"auto_renew_every,omitempty"`
+}
+
+// RenewEvery is AutoRenewEvery parsed (DefaultRenewEvery when empty).
+func (c Config) RenewEvery() (time.Duration, error) {
+	if c.AutoRenewEvery == "" {
+		return DefaultRenewEvery, nil
+	}
+	d, err := time.ParseDuration(c.AutoRenewEvery)
+	if err != nil || d <= 0 {
+		return 0, fmt.Errorf("store config: auto_renew_every %q: want a positive duration such as \"10m\"", c.AutoRenewEvery)
+	}
+	return d, nil
 }
 
 // DefaultConfig is the local network of 6 stores and 4+2 coding with 64 MiB segments.
@@ -56,6 +75,12 @@ func (c Config) Validate() error {
 	}
 	if c.LocalStores < 1 {
 		return fmt.Errorf("store config: local_stores %d: want ≥ 1", c.LocalStores)
+	}
+	if c.AutoRenewWithin < 0 {
+		return fmt.Errorf("store config: auto_renew_within %d: want ≥ 0 blocks (0: off)", c.AutoRenewWithin)
+	}
+	if _, err := c.RenewEvery(); err != nil {
+		return err
 	}
 	if err := c.Params().Validate(); err != nil {
 		return fmt.Errorf("store config: k/m/segment_size: %w", err)

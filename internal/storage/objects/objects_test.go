@@ -215,6 +215,22 @@ func TestStoreObjectsConfig(t *testing.T) {
 	if _, err := LoadConfig(path); err == nil || !strings.Contains(err.Error(), "k/m") {
 		t.Fatalf("bad k: %v", err)
 	}
+	// Background renewal: off by default, every 10m unless told.
+	if d, err := DefaultConfig().RenewEvery(); err != nil || d != DefaultRenewEvery || DefaultConfig().AutoRenewWithin != 0 {
+		t.Fatalf("auto-renew defaults: %v %v", d, err)
+	}
+	os.WriteFile(path, []byte("auto_renew_within = 5000\nauto_renew_every = \"90s\"\n"), 0o600)
+	if c, err := LoadConfig(path); err != nil || c.AutoRenewWithin != 5000 {
+		t.Fatalf("auto-renew keys: %v %+v", err, c)
+	} else if d, _ := c.RenewEvery(); d != 90*time.Second {
+		t.Fatalf("auto_renew_every: %v", d)
+	}
+	for _, bad := range []string{"auto_renew_within = -1\n", "auto_renew_every = \"soon\"\n", "auto_renew_every = \"-1m\"\n"} {
+		os.WriteFile(path, []byte(bad), 0o600)
+		if _, err := LoadConfig(path); err == nil || !strings.Contains(err.Error(), "auto_renew") {
+			t.Fatalf("%q: %v", bad, err)
+		}
+	}
 	// The registry: a test network replaces where pieces go.
 	var placed bool
 	RegisterNetworkForTest(t, "test-net", func(home string, cfg Config, _ []byte) (Network, error) {

@@ -66,18 +66,11 @@ func (c *Client) Renew(ctx context.Context, bucket, key string, blocks int64, do
 		}
 		entries = append(entries, *e)
 	} else {
-		o := index.ListOptions{MaxKeys: 1000}
-		for {
-			r, err := c.Index.List(ctx, bucket, o)
-			if err != nil {
-				return nil, err
-			}
-			entries = append(entries, r.Objects...)
-			if !r.Truncated {
-				break
-			}
-			o.Marker = r.NextMarker
+		es, err := c.allEntries(ctx, bucket)
+		if err != nil {
+			return nil, err
 		}
+		entries = es
 	}
 	var out []RenewedDeal
 	seen := map[string]bool{}
