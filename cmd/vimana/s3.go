@@ -1,13 +1,16 @@
 package main
 
 import (
+	"context"
 	"fmt"
+	"log/slog"
 	"os/signal"
 	"syscall"
 
 	"github.com/spf13/cobra"
 	"github.com/vistara-labs/vimana/internal/s3"
 	"github.com/vistara-labs/vimana/internal/storage/index"
+	"github.com/vistara-labs/vimana/internal/storage/objects"
 )
 
 func newS3Cmd() *cobra.Command {
@@ -50,7 +53,10 @@ func newS3ServeCmd() *cobra.Command {
 (with ranges), ListObjects v1/v2, multipart uploads and copy; other S3 calls
 answer NotImplemented. Buckets it creates use the store config's k, m and
 segment size. Credentials are derived from your wallet key and printed at
-start (and by 'vimana s3 credentials'). Port 0 picks a free port.`,
+start (and by 'vimana s3 credentials'). Port 0 picks a free port.
+With auto_renew_within = N in the store config, the gateway renews every
+auto_renew_every (default 10m) the deals that end within N blocks, as
+'vimana store renew --all --within N' does, and logs what it renewed.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) (err error) {
 			c, k, cfg, err := openStore()
@@ -69,6 +75,9 @@ start (and by 'vimana s3 credentials'). Port 0 picks a free port.`,
 			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
 			defer stop()
+			if stopRenew := startAutoRenew(ctx, c, cfg); stopRenew != nil {
+				defer stopRenew()
+			}
 			cr := s3.DeriveCredentials(k.Seed())
 			out := cmd.OutOrStdout()
 			return s3.Serve(ctx, s3.Config{
@@ -87,4 +96,26 @@ start (and by 'vimana s3 credentials'). Port 0 picks a free port.`,
 	cmd.Flags().StringVar(&listen, "listen", "127.0.0.1:9000", "address to serve on (port 0: a free port)")
 	cmd.Flags().StringVar(&region, "region", "us-east-1", "region reported to clients (SigV4 scope)")
 	return cmd
+}
+
+// startAutoRenew starts the background renewer when the store config asks
+// for one (auto_renew_within > 0) and returns its stop. A renewer that
+// cannot start (a network without deals) is logged, not fatal: the
+// gateway serves regardless.
+func startAutoRenew(ctx context.Context, c *objects.Client, cfg objects.Config) func() {
+	if cfg.AutoRenewWithin <= 0 {
+		return nil
+	}
+	every, err := cfg.RenewEvery() // validated by LoadConfig
+	if err != nil {
+		slog.Error("auto-renew off", "err", err)
+		return nil
+	}
+	r := &objects.Renewer{C: c, Within: cfg.AutoRenewWithin, Every: every}
+	if err := r.Start(ctx); err != nil {
+		slog.Error("auto-renew off", "network", cfg.Network, "err", err)
+		return nil
+	}
+	slog.Info("auto-renew on", "within_blocks", cfg.AutoRenewWithin, "every", every)
+	return r.Stop
 }

@@ -126,6 +126,20 @@ func TestStoreCLI(t *testing.T) {
 	if _, stderr, err := run(nil, "store", "renew", "docs"); err == nil || !strings.Contains(stderr, `only network "chain" has storage deals`) {
 		t.Fatalf("renew on the local network: %v %s", err, stderr)
 	}
+	// Renewing everything there is nothing to do, not a failure.
+	if out := must("store", "renew", "--all", "--within", "100"); !strings.Contains(out, `no deals: network "local"`) {
+		t.Fatalf("renew --all on the local network: %q", out)
+	}
+	var rep struct {
+		Renewals []any `json:"renewals"`
+		Renewed  int   `json:"renewed"`
+	}
+	if err := json.Unmarshal([]byte(must("store", "renew", "-o", "json")), &rep); err != nil || len(rep.Renewals) != 0 || rep.Renewed != 0 {
+		t.Fatalf("renew -o json on the local network: %+v %v", rep, err)
+	}
+	if _, stderr, err := run(nil, "store", "renew", "docs", "--within", "5"); err == nil || !strings.Contains(stderr, "--within goes with --all") {
+		t.Fatalf("renew BUCKET --within: %v %s", err, stderr)
+	}
 	must("store", "rm", "docs/2026/report.txt", "docs/tiny", "docs/tiny2")
 	must("store", "rb", "docs")
 	if out := must("store", "ls", "-o", "json"); strings.TrimSpace(out) != "[]" {

@@ -80,7 +80,7 @@ func (r *RenewReport) add(x Renewal) {
 // done and the error wraps ErrFunds. progress, if set, sees each Renewal
 // as it is made. A network without deals is ErrNoDeals.
 func (c *Client) RenewWithin(ctx context.Context, within int64, progress func(Renewal)) (RenewReport, error) {
-	rep := RenewReport{Within: max(within, 0)}
+	rep := RenewReport{Within: max(within, 0), Renewals: []Renewal{}}
 	dr, ok := c.Net.(DealRenewer)
 	if !ok {
 		return rep, fmt.Errorf("objects: %w (network %T)", ErrNoDeals, c.Net)
