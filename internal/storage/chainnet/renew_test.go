@@ -168,6 +168,33 @@ func TestStoreRenewOnChain(t *testing.T) {
 	if d := deal(b); d.Expiry != old[b]+5100 {
 		t.Fatalf("the failed renewals changed the deal: %+v", d)
 	}
+
+	// RenewWithin: a deal ending after the window is skipped with its
+	// expiry; widened to reach it, the deal (shared by a and a2) is
+	// renewed once by deal_blocks.
+	h, err := cc.Height(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err := c.RenewWithin(ctx, 10, nil)
+	objs := func() []objects.Renewal {
+		var out []objects.Renewal
+		for _, r := range rep.Renewals {
+			if r.Kind == "object" {
+				out = append(out, r)
+			}
+		}
+		return out
+	}
+	if o := objs(); err != nil || rep.Height < h || len(o) != 1 || o[0].Deal != a || o[0].Action != objects.Skipped ||
+		o[0].Expiry != old[a]+5000 || rep.Renewed != 0 {
+		t.Fatalf("renew within 10 at height %d: %+v %v", h, rep, err)
+	}
+	rep, err = c.RenewWithin(ctx, old[a]+5000, nil)
+	if o := objs(); err != nil || len(o) != 1 || o[0].Deal != a || o[0].Action != objects.Renewed ||
+		o[0].OldExpiry != old[a]+5000 || o[0].Expiry != old[a]+10000 || deal(a).Expiry != old[a]+10000 || o[0].Deposit == 0 {
+		t.Fatalf("renew within the deal's expiry: %+v %v", rep, err)
+	}
 }
 
 // TestRenewDeposit: the deposit tops the escrow left after settling up to
