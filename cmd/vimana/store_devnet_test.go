@@ -220,6 +220,25 @@ func TestStoreCLIDevnet(t *testing.T) {
 	if len(stat.DealStatus) != 1 || stat.DealStatus[0].Expiry != dl.Expiry+1000 || stat.DealStatus[0].State != market.DealActive {
 		t.Fatalf("store stat after renew: %+v", stat.DealStatus)
 	}
+	// store renew --all --within: the deal just renewed ends far past the
+	// window, so it is skipped with its expiry and nothing fails.
+	var all struct {
+		Renewals []struct {
+			Kind, Object, Deal, Action string
+			Expiry                     int64
+		}
+		Failed int
+	}
+	if err := json.Unmarshal([]byte(vim("store", "renew", "--all", "--within", "10", "-o", "json")), &all); err != nil {
+		t.Fatal(err)
+	}
+	skipped := false
+	for _, r := range all.Renewals {
+		skipped = skipped || (r.Object == "bkt/blob" && r.Deal == put.Deals[0] && r.Action == "skipped" && r.Expiry == dl.Expiry+1000)
+	}
+	if !skipped || all.Failed != 0 {
+		t.Fatalf("store renew --all --within 10: %+v", all)
+	}
 
 	// store rm closes the object's deal on chain and reports the refund.
 	var rm struct {
