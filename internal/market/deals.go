@@ -200,17 +200,27 @@ func checkRepair(c *Ctx, s *store, d *Deal) {
 func expire(c *Ctx, s *store, d *Deal) { endDeal(c, s, d, DealExpired) }
 
 func closeDeal(c *Ctx, s *store, m *CloseStorageDeal) error {
-	d, ok := s.getDeal(m.Deal)
-	switch {
-	case !ok:
-		return fail(CodeNotFound, "deal %s not found", m.Deal)
-	case c.Sender != d.Owner:
-		return fail(CodeUnauthorized, "%s does not own deal %s", c.Sender, d.ID)
-	case d.State != DealActive:
-		return fail(CodeState, "deal %s is already %s", d.ID, d.State)
+	d, err := ownActiveDeal(c, s, m.Deal)
+	if err != nil {
+		return err
 	}
 	endDeal(c, s, d, DealClosed)
 	return nil
+}
+
+// ownActiveDeal is deal id when the sender owns it and it is active: what
+// the owner's deal messages (close, renew) require.
+func ownActiveDeal(c *Ctx, s *store, id string) (*Deal, error) {
+	d, ok := s.getDeal(id)
+	switch {
+	case !ok:
+		return nil, fail(CodeNotFound, "deal %s not found", id)
+	case c.Sender != d.Owner:
+		return nil, fail(CodeUnauthorized, "%s does not own deal %s", c.Sender, d.ID)
+	case d.State != DealActive:
+		return nil, fail(CodeState, "deal %s is already %s", d.ID, d.State)
+	}
+	return d, nil
 }
 
 // endDeal ends d at c.Height with state (DealExpired, DealClosed): its

@@ -68,14 +68,11 @@ func (d *Deal) Rate() (uint64, bool) {
 // ends a deal only at an item whose height is the deal's Expiry, so the
 // old item does nothing.
 func renewDeal(c *Ctx, s *store, m *RenewStorageDeal) error {
-	d, ok := s.getDeal(m.Deal)
+	d, err := ownActiveDeal(c, s, m.Deal)
+	if err != nil {
+		return err
+	}
 	switch {
-	case !ok:
-		return fail(CodeNotFound, "deal %s not found", m.Deal)
-	case c.Sender != d.Owner:
-		return fail(CodeUnauthorized, "%s does not own deal %s", c.Sender, d.ID)
-	case d.State != DealActive:
-		return fail(CodeState, "deal %s is already %s", d.ID, d.State)
 	case m.Expiry < d.Expiry:
 		return fail(CodeInvalid, "expiry %d is before the deal's expiry %d", m.Expiry, d.Expiry)
 	case m.Expiry <= c.Height:

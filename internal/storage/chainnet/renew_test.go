@@ -3,24 +3,15 @@ package chainnet_test
 import (
 	"bytes"
 	"context"
-	"crypto/ecdh"
 	"crypto/rand"
 	"errors"
-	"net"
-	"net/http"
-	"path/filepath"
 	"testing"
-	"time"
 
-	"github.com/vistara-labs/vimana/internal/chain"
-	"github.com/vistara-labs/vimana/internal/chain/app"
 	"github.com/vistara-labs/vimana/internal/market"
 	"github.com/vistara-labs/vimana/internal/storage"
 	"github.com/vistara-labs/vimana/internal/storage/chainnet"
 	"github.com/vistara-labs/vimana/internal/storage/index"
 	"github.com/vistara-labs/vimana/internal/storage/objects"
-	"github.com/vistara-labs/vimana/internal/storage/piecestore"
-	"github.com/vistara-labs/vimana/internal/wallet"
 )
 
 // TestStoreRenewOnChain runs objects.Client over the "chain" network
@@ -36,51 +27,7 @@ func TestStoreRenewOnChain(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	tenant := mustKey(t)
-	g := app.Genesis{MinFee: 10, Balances: []app.GenesisBalance{{Address: tenant.Address(), Amount: 1_000_000_000}}}
-	var keys []*wallet.Key
-	for range 6 {
-		k := mustKey(t)
-		keys = append(keys, k)
-		g.Balances = append(g.Balances, app.GenesisBalance{Address: k.Address(), Amount: 10_000_000})
-	}
-	mp := market.DefaultParams()
-	mp.MinStake, mp.Grace, mp.AuditsPerBlock = 1000, 1_000_000, 0
-	g.Market = &mp
-	rpc := freeAddr(t)
-	cn, err := chain.Start(ctx, chain.Config{Home: filepath.Join(t.TempDir(), "chain"), ChainID: "renew-e2e", Genesis: g,
-		RPCListen: "tcp://" + rpc, P2PListen: "tcp://" + freeAddr(t), BlockInterval: 100 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cn.Stop() })
-	cc := &chain.Client{RPC: "http://" + rpc}
-	eventually(t, "block 2", 60*time.Second, func() bool { h, err := cc.Height(ctx); return err == nil && h >= 2 })
-	lookup := piecestore.ChainLookup(cc.Deal, chain.ErrNotFound)
-	xk, _ := ecdh.X25519().GenerateKey(rand.Reader)
-	for _, k := range keys {
-		st, err := piecestore.Open(t.TempDir(), 64<<20, k)
-		if err != nil {
-			t.Fatal(err)
-		}
-		addr := freeAddr(t)
-		l, err := net.Listen("tcp", addr)
-		if err != nil {
-			t.Fatal(err)
-		}
-		srv := &http.Server{Handler: piecestore.Handler(st, piecestore.DealAuthorizer(lookup))}
-		go srv.Serve(l)
-		t.Cleanup(func() { srv.Close() })
-		offer := market.Offer{Endpoint: "http://" + addr, Ingress: "vimana.localhost:1", X25519: xk.PublicKey().Bytes(),
-			Attributes: market.Attributes{Isolation: []string{"sandbox"}}, Capacity: market.Resources{CPUMilli: 1000, MemoryMiB: 1024},
-			Prices: market.Prices{StorageMiB: 1}, Storage: 64 << 20}
-		if _, err := (&chain.Signer{C: cc, Key: k}).Submit(ctx, market.TypeRegister, &market.Register{Offer: offer, Stake: 1_000_000}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	eventually(t, "providers registered", 30*time.Second, func() bool {
-		ps, err := cc.Providers(ctx)
-		return err == nil && len(ps) == 6
-	})
+	rpc, cc, _, _ := startStorageChain(t, ctx, "renew-e2e", tenant)
 
 	cfg := objects.DefaultConfig()
 	cfg.Network = chainnet.Name
