@@ -2,9 +2,7 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"crypto/rand"
-	"os"
 	"path/filepath"
 	"syscall"
 	"testing"
@@ -26,20 +24,7 @@ import (
 // asks for 5 healthy pieces per segment), and node 0's repair worker
 // rebuilds one piece of every segment onto the seventh provider.
 func TestStorageDevnet(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("devnet nodes run the sandbox supervisor: needs root; CI runs this as root")
-	}
-	if testing.Short() {
-		t.Skip("starts an 8-node devnet; skipped with -short")
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	bin := buildVimana(t)
-	dir := filepath.Join(t.TempDir(), "devnet")
-	t.Cleanup(func() { execErr(bin, "devnet", "down", "--home", dir) })
-	execOK(t, bin, "devnet", "up", "--nodes", "8", "--home", dir)
-	d := devnetStatus(t, bin, dir)
-	cc := &chain.Client{RPC: d.Nodes[0].RPC}
+	ctx, _, dir, d, cc := startStorageDevnet(t, 8, 5*time.Minute)
 	ks, err := wallet.OpenKeystore(filepath.Join(dir, "keys"))
 	if err != nil {
 		t.Fatal(err)

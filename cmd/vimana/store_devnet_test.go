@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"sync"
 	"syscall"
 	"testing"
@@ -21,6 +22,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/vistara-labs/vimana/internal/chain"
 	"github.com/vistara-labs/vimana/internal/market"
+	"github.com/vistara-labs/vimana/internal/node"
 	"github.com/vistara-labs/vimana/internal/wallet"
 )
 
@@ -33,20 +35,7 @@ import (
 // after. A new home with the tenant's seed imported recovers both buckets
 // from the network (store ls/get, an S3 gateway there, store sync).
 func TestStoreCLIDevnet(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("devnet nodes run the sandbox supervisor: needs root; CI runs this as root")
-	}
-	if testing.Short() {
-		t.Skip("starts a 7-node devnet; skipped with -short")
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
-	defer cancel()
-	bin := buildVimana(t)
-	dir := filepath.Join(t.TempDir(), "devnet")
-	t.Cleanup(func() { execErr(bin, "devnet", "down", "--home", dir) })
-	execOK(t, bin, "devnet", "up", "--nodes", "7", "--home", dir)
-	d := devnetStatus(t, bin, dir)
-	cc := &chain.Client{RPC: d.Nodes[0].RPC}
+	ctx, bin, dir, d, cc := startStorageDevnet(t, 7, 4*time.Minute)
 	waitStorageProviders(ctx, t, cc, 6)
 
 	vim := func(args ...string) string {
@@ -331,20 +320,7 @@ func startS3(t *testing.T, bin, home string) (*s3.Client, func()) {
 // segment: `store get` still reads byte-exact because the client asks the
 // chain where the deal's pieces are now (objects.Locator).
 func TestStoreRepairDevnet(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("devnet nodes run the sandbox supervisor: needs root; CI runs this as root")
-	}
-	if testing.Short() {
-		t.Skip("starts an 8-node devnet; skipped with -short")
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
-	defer cancel()
-	bin := buildVimana(t)
-	dir := filepath.Join(t.TempDir(), "devnet")
-	t.Cleanup(func() { execErr(bin, "devnet", "down", "--home", dir) })
-	execOK(t, bin, "devnet", "up", "--nodes", "8", "--home", dir)
-	d := devnetStatus(t, bin, dir)
-	cc := &chain.Client{RPC: d.Nodes[0].RPC}
+	ctx, bin, dir, d, cc := startStorageDevnet(t, 8, 4*time.Minute)
 	waitStorageProviders(ctx, t, cc, 7)
 
 	vim := func(args ...string) string {
@@ -397,4 +373,26 @@ func TestStoreRepairDevnet(t *testing.T) {
 	if got, err := os.ReadFile(out); err != nil || !bytes.Equal(got, data) {
 		t.Fatalf("store get after repair with 3 of the put's holders gone: %d bytes, %v", len(got), err)
 	}
+}
+
+// startStorageDevnet is the start of every storage devnet test: root and
+// -short skips, a fresh devnet of nodes processes under a temporary home
+// (brought down at cleanup), its status, and a client of node 0's chain.
+// The context ends after timeout or with the test.
+func startStorageDevnet(t *testing.T, nodes int, timeout time.Duration) (context.Context, string, string, node.Devnet, *chain.Client) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("devnet nodes run the sandbox supervisor: needs root; CI runs this as root")
+	}
+	if testing.Short() {
+		t.Skipf("starts a %d-node devnet; skipped with -short", nodes)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	t.Cleanup(cancel)
+	bin := buildVimana(t)
+	dir := filepath.Join(t.TempDir(), "devnet")
+	t.Cleanup(func() { execErr(bin, "devnet", "down", "--home", dir) })
+	execOK(t, bin, "devnet", "up", "--nodes", strconv.Itoa(nodes), "--home", dir)
+	d := devnetStatus(t, bin, dir)
+	return ctx, bin, dir, d, &chain.Client{RPC: d.Nodes[0].RPC}
 }
