@@ -6,6 +6,7 @@ import (
 	"crypto/ecdh"
 	"crypto/rand"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"os"
@@ -72,37 +73,9 @@ func TestStoreDeleteClosesDealOnChain(t *testing.T) {
 	tenant := mustKey(t)
 	rpc, cc, lookup, stores := startStorageChain(t, ctx, "close-e2e", tenant)
 
-	cfg := objects.DefaultConfig()
-	cfg.Network = chainnet.Name
 	// The index stays local here: its blobs' deals and pointer fees would
 	// blur the balance and book checks (TestIndexOnNetwork covers it).
-	cfg.NetworkOptions = map[string]string{chainnet.OptRPC: "http://" + rpc, chainnet.OptDealBlocks: "5000", chainnet.OptTxTimeout: "30s",
-		chainnet.OptIndex: "local"}
-	c, err := objects.Open(t.TempDir(), cfg, tenant.Seed())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := c.CreateBucket(ctx, "bkt", index.BucketConfig{Params: storage.Params{K: 4, M: 2, SegmentSize: 256 << 10}}); err != nil {
-		t.Fatal(err)
-	}
-	body := make([]byte, 600<<10)
-	rand.Read(body)
-	put := func(key string) string {
-		t.Helper()
-		e, err := c.Put(ctx, "bkt", key, bytes.NewReader(body), objects.PutOptions{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return e.Parts[0].Deal
-	}
-	deal := func(id string) market.Deal {
-		t.Helper()
-		d, err := cc.Deal(ctx, id)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return d
-	}
+	c, put, deal := bucketClient(t, ctx, rpc, cc, tenant, map[string]string{chainnet.OptIndex: "local"})
 	id := put("a")
 	if d := deal(id); d.State != market.DealActive || d.Owner != tenant.Address() {
 		t.Fatalf("deal after put: %+v", d)
@@ -183,8 +156,7 @@ func TestStoreDeleteClosesDealOnChain(t *testing.T) {
 		t.Fatalf("the new object's deal is %s", d.State)
 	}
 	// Closing again is a no-op reported as it is.
-	n, _ := objects.OpenNetwork(t.TempDir(), cfg, tenant.Seed())
-	cd, err := n.(objects.DealCloser).CloseDeal(ctx, first)
+	cd, err := c.Net.(objects.DealCloser).CloseDeal(ctx, first)
 	if err != nil || cd.State != market.DealClosed || cd.Refund != 0 {
 		t.Fatalf("second close: %+v %v", cd, err)
 	}
@@ -252,4 +224,42 @@ func startStorageChain(t *testing.T, ctx context.Context, chainID string, tenant
 	})
 
 	return rpc, cc, lookup, stores
+}
+
+// bucketClient is the tenant's objects.Client on the chain network at rpc
+// (deals of 5000 blocks, plus extra network options) with a 4+2 bucket
+// "bkt" of 256 KiB segments; put stores a 600 KiB object under a key and
+// returns its deal id, deal reads a deal from the chain.
+func bucketClient(t *testing.T, ctx context.Context, rpc string, cc *chain.Client, tenant *wallet.Key, extra map[string]string) (*objects.Client, func(key string) string, func(id string) market.Deal) {
+	t.Helper()
+	cfg := objects.DefaultConfig()
+	cfg.Network = chainnet.Name
+	cfg.NetworkOptions = map[string]string{chainnet.OptRPC: "http://" + rpc, chainnet.OptDealBlocks: "5000", chainnet.OptTxTimeout: "30s"}
+	maps.Copy(cfg.NetworkOptions, extra)
+	c, err := objects.Open(t.TempDir(), cfg, tenant.Seed())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.CreateBucket(ctx, "bkt", index.BucketConfig{Params: storage.Params{K: 4, M: 2, SegmentSize: 256 << 10}}); err != nil {
+		t.Fatal(err)
+	}
+	body := make([]byte, 600<<10)
+	rand.Read(body)
+	put := func(key string) string {
+		t.Helper()
+		e, err := c.Put(ctx, "bkt", key, bytes.NewReader(body), objects.PutOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return e.Parts[0].Deal
+	}
+	deal := func(id string) market.Deal {
+		t.Helper()
+		d, err := cc.Deal(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return d
+	}
+	return c, put, deal
 }

@@ -1,16 +1,12 @@
 package chainnet_test
 
 import (
-	"bytes"
 	"context"
-	"crypto/rand"
 	"errors"
 	"testing"
 
 	"github.com/vistara-labs/vimana/internal/market"
-	"github.com/vistara-labs/vimana/internal/storage"
 	"github.com/vistara-labs/vimana/internal/storage/chainnet"
-	"github.com/vistara-labs/vimana/internal/storage/index"
 	"github.com/vistara-labs/vimana/internal/storage/objects"
 )
 
@@ -29,34 +25,7 @@ func TestStoreRenewOnChain(t *testing.T) {
 	tenant := mustKey(t)
 	rpc, cc, _, _ := startStorageChain(t, ctx, "renew-e2e", tenant)
 
-	cfg := objects.DefaultConfig()
-	cfg.Network = chainnet.Name
-	cfg.NetworkOptions = map[string]string{chainnet.OptRPC: "http://" + rpc, chainnet.OptDealBlocks: "5000", chainnet.OptTxTimeout: "30s"}
-	c, err := objects.Open(t.TempDir(), cfg, tenant.Seed())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := c.CreateBucket(ctx, "bkt", index.BucketConfig{Params: storage.Params{K: 4, M: 2, SegmentSize: 256 << 10}}); err != nil {
-		t.Fatal(err)
-	}
-	body := make([]byte, 600<<10)
-	rand.Read(body)
-	put := func(key string) string {
-		t.Helper()
-		e, err := c.Put(ctx, "bkt", key, bytes.NewReader(body), objects.PutOptions{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return e.Parts[0].Deal
-	}
-	deal := func(id string) market.Deal {
-		t.Helper()
-		d, err := cc.Deal(ctx, id)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return d
-	}
+	c, put, deal := bucketClient(t, ctx, rpc, cc, tenant, nil)
 	balance := func() uint64 {
 		t.Helper()
 		a, err := cc.Account(ctx, tenant.Address())
