@@ -2,12 +2,9 @@ package app
 
 import (
 	"bytes"
-	"encoding/json"
 	"fmt"
 	"strings"
 	"testing"
-
-	abci "github.com/cometbft/cometbft/abci/types"
 
 	"github.com/vistara-labs/vimana/internal/market"
 	"github.com/vistara-labs/vimana/internal/merkle"
@@ -20,31 +17,9 @@ import (
 // deposit (and the fee) into escrow, the deal outlives its old expiry and
 // expires at the new one. runBlock checks the supply after every block.
 func TestStorageRenewThroughABCI(t *testing.T) {
-	a := NewInMemory()
-	tenant := seededKey(t, 1)
-	var provs []*wallet.Key
-	g := Genesis{MinFee: 10, Balances: []GenesisBalance{{Address: tenant.Address(), Amount: 10_000_000}}}
-	for i := range 6 {
-		k := seededKey(t, byte(20+i))
-		provs = append(provs, k)
-		g.Balances = append(g.Balances, GenesisBalance{Address: k.Address(), Amount: 1_000_000})
-	}
-	mp := market.DefaultParams()
-	mp.MinStake, mp.AuditsPerBlock, mp.Grace = 1000, 0, 1000 // providers stay active: every piece is paid
-	g.Market = &mp
-	raw, _ := json.Marshal(g)
-	if _, err := a.InitChain(ctx, &abci.InitChainRequest{ChainId: testChainID, AppStateBytes: raw}); err != nil {
-		t.Fatal(err)
-	}
-	runBlock(t, a, nil)
-	m := &marketFixture{a: a, nonce: map[wallet.Address]uint64{}}
-	var txs [][]byte
-	for _, p := range provs {
-		o := testOffer(t)
-		o.Storage, o.Prices.StorageMiB = 64<<20, 1
-		txs = append(txs, m.tx(p, market.TypeRegister, &market.Register{Offer: o, Stake: 100_000}))
-	}
-	mustOK(t, runBlock(t, a, nil, txs...))
+	a, m, tenant, provs := storageChain(t, 6, func(mp *market.Params) {
+		mp.MinStake, mp.AuditsPerBlock, mp.Grace = 1000, 0, 1000 // providers stay active: every piece is paid
+	})
 
 	const rate = 6 * 5                                                                                                           // six pieces of one started MiB at 5 uvis
 	deal := &market.StorageDeal{Object: bytes.Repeat([]byte{3}, 32), K: 4, M: 2, PricePerMiB: 5, Expiry: 30, Deposit: rate * 27} // exactly: it opens at height 3

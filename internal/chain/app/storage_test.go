@@ -19,31 +19,11 @@ import (
 // refunds. The supply invariant is checked after every block (runBlock),
 // and market.Reader.Audit checks storage escrow and books.
 func TestStorageThroughABCI(t *testing.T) {
-	a := NewInMemory()
-	tenant := seededKey(t, 1)
-	var provs []*wallet.Key
-	g := Genesis{MinFee: 10, Balances: []GenesisBalance{{Address: tenant.Address(), Amount: 10_000_000}}}
-	for i := range 7 {
-		k := seededKey(t, byte(20+i))
-		provs = append(provs, k)
-		g.Balances = append(g.Balances, GenesisBalance{Address: k.Address(), Amount: 1_000_000})
-	}
-	mp := market.DefaultParams()
-	mp.MinStake, mp.AuditWindow, mp.AuditsPerBlock = 1000, 3, 6
-	g.Market = &mp
-	raw, _ := json.Marshal(g)
-	if _, err := a.InitChain(ctx, &abci.InitChainRequest{ChainId: testChainID, AppStateBytes: raw}); err != nil {
-		t.Fatal(err)
-	}
-	runBlock(t, a, nil)
-	m := &marketFixture{a: a, nonce: map[wallet.Address]uint64{}}
-	var txs [][]byte
-	for _, p := range provs {
-		o := testOffer(t)
-		o.Storage, o.Prices.StorageMiB = 64<<20, 1
-		txs = append(txs, m.tx(p, market.TypeRegister, &market.Register{Offer: o, Stake: 100_000}))
-	}
-	mustOK(t, runBlock(t, a, nil, txs...))
+	var mp market.Params
+	a, m, tenant, provs := storageChain(t, 7, func(p *market.Params) {
+		p.MinStake, p.AuditWindow, p.AuditsPerBlock = 1000, 3, 6
+		mp = *p
+	})
 
 	// One segment of six 16 KiB + 3 byte pieces.
 	pieces := map[string][]byte{}
@@ -195,4 +175,37 @@ func mustOK(t *testing.T, res *abci.FinalizeBlockResponse) {
 			t.Fatalf("tx %d: code %d %s", i, r.Code, r.Log)
 		}
 	}
+}
+
+// storageChain is an in-memory app whose genesis funds a tenant and n
+// providers with tweak applied to the market parameters, after a block in
+// which every provider registered 64 MiB of storage at 1 uvis per MiB.
+func storageChain(t *testing.T, n int, tweak func(*market.Params)) (*App, *marketFixture, *wallet.Key, []*wallet.Key) {
+	t.Helper()
+	a := NewInMemory()
+	tenant := seededKey(t, 1)
+	var provs []*wallet.Key
+	g := Genesis{MinFee: 10, Balances: []GenesisBalance{{Address: tenant.Address(), Amount: 10_000_000}}}
+	for i := range n {
+		k := seededKey(t, byte(20+i))
+		provs = append(provs, k)
+		g.Balances = append(g.Balances, GenesisBalance{Address: k.Address(), Amount: 1_000_000})
+	}
+	mp := market.DefaultParams()
+	tweak(&mp)
+	g.Market = &mp
+	raw, _ := json.Marshal(g)
+	if _, err := a.InitChain(ctx, &abci.InitChainRequest{ChainId: testChainID, AppStateBytes: raw}); err != nil {
+		t.Fatal(err)
+	}
+	runBlock(t, a, nil)
+	m := &marketFixture{a: a, nonce: map[wallet.Address]uint64{}}
+	var txs [][]byte
+	for _, p := range provs {
+		o := testOffer(t)
+		o.Storage, o.Prices.StorageMiB = 64<<20, 1
+		txs = append(txs, m.tx(p, market.TypeRegister, &market.Register{Offer: o, Stake: 100_000}))
+	}
+	mustOK(t, runBlock(t, a, nil, txs...))
+	return a, m, tenant, provs
 }
