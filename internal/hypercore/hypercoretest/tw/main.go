@@ -173,9 +173,11 @@ func ttyLoop() {
 		}
 		return fmt.Sprintf("%dx%d", ws[0], ws[1])
 	}
-	fmt.Printf("tty=%v size=%s\n", size() != "none", size())
+	// Catch SIGWINCH before saying we are up: a test resizes as soon as it
+	// reads the first line, and an uncaught SIGWINCH is ignored (lost).
 	winch := make(chan os.Signal, 1)
 	signal.Notify(winch, syscall.SIGWINCH)
+	fmt.Printf("tty=%v size=%s\n", size() != "none", size())
 	lines := make(chan string)
 	go func() {
 		sc := bufio.NewScanner(os.Stdin)
