@@ -423,16 +423,21 @@ func (ix *Index) Put(ctx context.Context, bucket string, e Entry) (*Entry, error
 	var old *Entry
 	err := ix.update(ctx, bucket, func(d *doc) error {
 		i, found := d.find(e.Key)
-		if found {
-			prev := d.Objects[i]
-			old = &prev
-			d.Objects[i] = e
-			return nil
-		}
-		d.Objects = slices.Insert(d.Objects, i, e)
+		d.Objects, old = upsert(d.Objects, i, found, e)
 		return nil
 	})
 	return old, err
+}
+
+// upsert puts v at i of the sorted slice s: over the element there when
+// found (returning a copy of what it replaced), else inserted.
+func upsert[T any](s []T, i int, found bool, v T) ([]T, *T) {
+	if found {
+		prev := s[i]
+		s[i] = v
+		return s, &prev
+	}
+	return slices.Insert(s, i, v), nil
 }
 
 // Get returns one object's entry and its bucket's config.

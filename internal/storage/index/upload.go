@@ -56,13 +56,7 @@ func (ix *Index) PutPart(ctx context.Context, bucket, uploadID string, p Part) (
 		}
 		u := &d.Uploads[ui]
 		i, found := slices.BinarySearchFunc(u.Parts, p.Number, func(a Part, n int) int { return a.Number - n })
-		if found {
-			prev := u.Parts[i]
-			old = &prev
-			u.Parts[i] = p
-			return nil
-		}
-		u.Parts = slices.Insert(u.Parts, i, p)
+		u.Parts, old = upsert(u.Parts, i, found, p)
 		return nil
 	})
 	return old, err
